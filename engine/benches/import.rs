@@ -1,1 +1,2 @@
+//! Import benchmark (written next).
 fn main() {}

@@ -192,3 +192,169 @@ pub fn diff(old: Option<&Watched>, new: &Watched) -> Vec<Change> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::{HolderId, RecordKind};
+    use crate::record::{Deposit, Invoice, Party, Payment};
+    use crate::test_support::{date, instant, invoice, key, usd};
+
+    fn watched(invoice: &Invoice, status: &str) -> Watched {
+        Watched::of(&Record::Invoice(invoice.clone()), status)
+    }
+
+    fn change(property: Property, old: Option<&str>, new: Option<&str>) -> Change {
+        Change { property, old: old.map(str::to_owned), new: new.map(str::to_owned) }
+    }
+
+    #[test]
+    fn a_new_record_is_one_lifecycle_change_from_nothing_to_active() {
+        let new = watched(&invoice("1"), "awaiting_send");
+        assert_eq!(diff(None, &new), vec![change(Property::Lifecycle, None, Some("active"))]);
+    }
+
+    #[test]
+    fn a_record_first_seen_voided_is_created_as_voided() {
+        let mut i = invoice("1");
+        i.lifecycle = Lifecycle::Voided;
+        assert_eq!(diff(None, &watched(&i, "voided")), vec![change(Property::Lifecycle, None, Some("voided"))]);
+    }
+
+    #[test]
+    fn identical_versions_have_no_changes() {
+        let i = invoice("1");
+        let w = watched(&i, "sent");
+        assert_eq!(diff(Some(&w), &watched(&i, "sent")), vec![]);
+    }
+
+    #[test]
+    fn an_update_that_touches_no_watched_property_has_no_changes() {
+        let old = invoice("1");
+        let mut new = old.clone();
+        new.updated_at = instant("2026-11-20T09:00:00Z");
+        new.txn_date = date("2026-11-02");
+        new.cc = vec!["boss@example.com".to_owned()];
+        assert_eq!(diff(Some(&watched(&old, "sent")), &watched(&new, "sent")), vec![]);
+    }
+
+    #[test]
+    fn the_same_amount_at_another_scale_is_not_a_change() {
+        let old = invoice("1");
+        let mut new = old.clone();
+        new.amount = usd("100");
+        new.balance = usd("100.000");
+        assert_eq!(diff(Some(&watched(&old, "sent")), &watched(&new, "sent")), vec![]);
+    }
+
+    #[test]
+    fn paying_in_full_changes_balance_and_status() {
+        let old = invoice("1");
+        let mut new = old.clone();
+        new.balance = usd("0");
+        let changes = diff(Some(&watched(&old, "sent")), &watched(&new, "paid"));
+        assert_eq!(
+            changes,
+            vec![
+                change(Property::Balance, Some("100.00"), Some("0.00")),
+                change(Property::Status, Some("sent"), Some("paid")),
+            ]
+        );
+    }
+
+    #[test]
+    fn linking_and_relinking_a_deal_changes_deal_id() {
+        let unlinked = invoice("1");
+        let mut linked = unlinked.clone();
+        linked.holders.deal = Some(HolderId::new("D-1").unwrap());
+        let mut relinked = linked.clone();
+        relinked.holders.deal = Some(HolderId::new("D-2").unwrap());
+
+        let w = |i: &Invoice| watched(i, "sent");
+        assert_eq!(diff(Some(&w(&unlinked)), &w(&linked)), vec![change(Property::DealId, None, Some("D-1"))]);
+        assert_eq!(diff(Some(&w(&linked)), &w(&relinked)), vec![change(Property::DealId, Some("D-1"), Some("D-2"))]);
+        assert_eq!(diff(Some(&w(&relinked)), &w(&unlinked)), vec![change(Property::DealId, Some("D-2"), None)]);
+    }
+
+    #[test]
+    fn removing_the_bill_email_falls_back_to_the_customer_name() {
+        let mut old = invoice("1");
+        old.bill_email = Some("ap@acme.example".to_owned());
+        let mut new = old.clone();
+        new.bill_email = None;
+        let changes = diff(Some(&watched(&old, "sent")), &watched(&new, "sent"));
+        assert_eq!(changes, vec![change(Property::Recipient, Some("ap@acme.example"), Some("Acme"))]);
+    }
+
+    #[test]
+    fn deleting_changes_lifecycle_and_status() {
+        let old = Record::Invoice(invoice("1"));
+        let mut new = old.clone();
+        new.mark_deleted(instant("2026-11-20T09:00:00Z"));
+        let changes = diff(Some(&Watched::of(&old, "sent")), &Watched::of(&new, "voided"));
+        assert_eq!(
+            changes,
+            vec![
+                change(Property::Lifecycle, Some("active"), Some("deleted")),
+                change(Property::Status, Some("sent"), Some("voided")),
+            ]
+        );
+    }
+
+    #[test]
+    fn watched_values_of_an_invoice() {
+        let mut i = invoice("1");
+        i.holders.contact = Some(HolderId::new("C-9").unwrap());
+        let w = watched(&i, "awaiting_send");
+        assert_eq!(w.get(Property::Lifecycle), Some("active"));
+        assert_eq!(w.get(Property::Amount), Some("100.00"));
+        assert_eq!(w.get(Property::Balance), Some("100.00"));
+        assert_eq!(w.get(Property::Currency), Some("USD"));
+        assert_eq!(w.get(Property::Recipient), Some("Acme"));
+        assert_eq!(w.get(Property::Number), Some("INV-1"));
+        assert_eq!(w.get(Property::Status), Some("awaiting_send"));
+        assert_eq!(w.get(Property::DueDate), Some("2026-12-01"));
+        assert_eq!(w.get(Property::EmailStatus), Some("NotSet"));
+        assert_eq!(w.get(Property::DealId), None);
+        assert_eq!(w.get(Property::ContactId), Some("C-9"));
+    }
+
+    #[test]
+    fn payments_and_deposits_watch_fewer_properties() {
+        let payment = Record::Payment(Payment {
+            key: key(RecordKind::Payment, "p1"),
+            customer: Party { id: None, name: "Acme".to_owned() },
+            amount: usd("80"),
+            txn_date: date("2026-11-10"),
+            deposit_to: None,
+            invoices: Vec::new(),
+            lifecycle: Lifecycle::Active,
+            updated_at: instant("2026-11-10T09:00:00Z"),
+        });
+        let w = Watched::of(&payment, "undeposited");
+        assert_eq!(w.get(Property::Amount), Some("80.00"));
+        assert_eq!(w.get(Property::Status), Some("undeposited"));
+        assert_eq!(w.get(Property::Balance), None);
+
+        let deposit = Record::Deposit(Deposit {
+            key: key(RecordKind::Deposit, "d1"),
+            amount: usd("80"),
+            txn_date: date("2026-11-12"),
+            deposit_to: None,
+            payments: Vec::new(),
+            lifecycle: Lifecycle::Active,
+            updated_at: instant("2026-11-12T09:00:00Z"),
+        });
+        let w = Watched::of(&deposit, "ignored");
+        assert_eq!(w.get(Property::Status), None, "deposits have no status");
+        assert_eq!(w.get(Property::Lifecycle), Some("active"));
+    }
+
+    #[test]
+    fn property_names_round_trip() {
+        for p in Property::ALL {
+            assert_eq!(Property::parse(p.as_str()), Some(p));
+        }
+        assert_eq!(Property::link(crate::ids::HolderKind::Contact), Property::ContactId);
+    }
+}

@@ -101,19 +101,14 @@ pub struct Projection {
 
 /// Projects the deal's properties from its linked invoices.
 pub fn project(candidates: &[Candidate<'_>]) -> Projection {
-    let eligible = |c: &&Candidate<'_>| {
-        c.invoice.lifecycle != Lifecycle::Deleted && c.invoice.amount.currency == c.home_currency
-    };
+    let eligible =
+        |c: &&Candidate<'_>| c.invoice.lifecycle != Lifecycle::Deleted && c.invoice.amount.currency == c.home_currency;
     let source = candidates
         .iter()
         .filter(eligible)
-        .max_by(|a, b| {
-            (a.invoice.updated_at, &a.invoice.key.id).cmp(&(b.invoice.updated_at, &b.invoice.key.id))
-        });
+        .max_by(|a, b| (a.invoice.updated_at, &a.invoice.key.id).cmp(&(b.invoice.updated_at, &b.invoice.key.id)));
     let mut ordered: Vec<&Candidate<'_>> = candidates.iter().collect();
-    ordered.sort_by(|a, b| {
-        (b.invoice.updated_at, &b.invoice.key.id).cmp(&(a.invoice.updated_at, &a.invoice.key.id))
-    });
+    ordered.sort_by(|a, b| (b.invoice.updated_at, &b.invoice.key.id).cmp(&(a.invoice.updated_at, &a.invoice.key.id)));
     let invoices = ordered
         .into_iter()
         .map(|c| {
@@ -125,10 +120,9 @@ pub fn project(candidates: &[Candidate<'_>]) -> Projection {
                 match source {
                     Some(s) if s.invoice.key == c.invoice.key => Verdict::Used,
                     Some(s) if s.invoice.updated_at == c.invoice.updated_at => Verdict::TieSmallerId,
-                    Some(s) => Verdict::Older {
-                        updated_at: c.invoice.updated_at,
-                        source_updated_at: s.invoice.updated_at,
-                    },
+                    Some(s) => {
+                        Verdict::Older { updated_at: c.invoice.updated_at, source_updated_at: s.invoice.updated_at }
+                    }
                     None => Verdict::Used,
                 }
             };
@@ -147,5 +141,146 @@ pub fn project(candidates: &[Candidate<'_>]) -> Projection {
         }),
         source: source.map(|s| s.invoice.key.clone()),
         invoices,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::status::invoice_status;
+    use crate::test_support::{currency, date, instant, invoice, money};
+
+    fn usd_home() -> Currency {
+        currency("USD")
+    }
+
+    /// A candidate with its status on 2026-11-25, for a USD company.
+    fn candidate(invoice: &Invoice) -> Candidate<'_> {
+        Candidate { invoice, status: invoice_status(invoice, date("2026-11-25")), home_currency: usd_home() }
+    }
+
+    fn updated(id: &str, at: &str) -> Invoice {
+        Invoice { updated_at: instant(at), ..invoice(id) }
+    }
+
+    fn ids(p: &Projection) -> Vec<(&str, &Verdict)> {
+        p.invoices.iter().map(|(k, v)| (k.id.as_str(), v)).collect()
+    }
+
+    #[test]
+    fn the_most_recently_updated_invoice_wins() {
+        let old = updated("900", "2026-11-01T09:00:00Z");
+        let mut new = updated("12", "2026-11-03T09:00:00Z");
+        new.amount = money("250.00", "USD");
+        new.balance = money("250.00", "USD");
+        new.number = Some("1071".to_owned());
+        new.due_date = Some(date("2026-11-10"));
+        let p = project(&[candidate(&old), candidate(&new)]);
+
+        assert_eq!(p.source, Some(new.key.clone()));
+        let props = p.properties.clone().unwrap();
+        assert_eq!(props.amount, money("250.00", "USD"));
+        assert_eq!(props.number.as_deref(), Some("1071"));
+        assert_eq!(props.due_date, Some(date("2026-11-10")));
+        assert_eq!(props.status, InvoiceStatus::Overdue);
+        assert_eq!(
+            ids(&p),
+            vec![
+                ("12", &Verdict::Used),
+                (
+                    "900",
+                    &Verdict::Older {
+                        updated_at: instant("2026-11-01T09:00:00Z"),
+                        source_updated_at: instant("2026-11-03T09:00:00Z"),
+                    }
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_tie_on_updated_at_goes_to_the_numerically_larger_id() {
+        let at = "2026-11-03T09:00:00Z";
+        let (small, large) = (updated("45", at), updated("239", at));
+        // "45" > "239" as text; QuickBooks ids compare as numbers. Input order must not matter.
+        for candidates in [[candidate(&small), candidate(&large)], [candidate(&large), candidate(&small)]] {
+            let p = project(&candidates);
+            assert_eq!(p.source, Some(large.key.clone()));
+            assert_eq!(ids(&p), vec![("239", &Verdict::Used), ("45", &Verdict::TieSmallerId)]);
+        }
+    }
+
+    #[test]
+    fn another_currency_never_updates_the_deal_even_when_newest() {
+        let usd = updated("1", "2026-11-01T09:00:00Z");
+        let eur = Invoice {
+            amount: money("500.00", "EUR"),
+            balance: money("500.00", "EUR"),
+            ..updated("2", "2026-11-20T09:00:00Z")
+        };
+        let p = project(&[candidate(&eur), candidate(&usd)]);
+        assert_eq!(p.source, Some(usd.key.clone()));
+        assert_eq!(p.properties.as_ref().unwrap().amount, money("100.00", "USD"));
+        let other = Verdict::OtherCurrency { currency: currency("EUR"), home_currency: currency("USD") };
+        assert_eq!(ids(&p), vec![("1", &Verdict::Used), ("2", &other)]);
+        assert!(other.explain().contains("EUR") && other.explain().contains("USD"), "{}", other.explain());
+    }
+
+    #[test]
+    fn only_other_currency_invoices_leave_the_properties_empty() {
+        let eur = Invoice { amount: money("500.00", "EUR"), balance: money("500.00", "EUR"), ..invoice("1") };
+        let gbp = Invoice { amount: money("80.00", "GBP"), balance: money("80.00", "GBP"), ..invoice("2") };
+        let p = project(&[candidate(&eur), candidate(&gbp)]);
+        assert_eq!(p.properties, None);
+        assert_eq!(p.source, None);
+        assert_eq!(p.invoices.len(), 2);
+        assert!(p.invoices.iter().all(|(_, v)| matches!(v, Verdict::OtherCurrency { .. })), "{:?}", p.invoices);
+    }
+
+    #[test]
+    fn deleted_invoices_are_excluded() {
+        let old = updated("1", "2026-11-01T09:00:00Z");
+        let deleted = Invoice { lifecycle: Lifecycle::Deleted, ..updated("2", "2026-11-20T09:00:00Z") };
+        let p = project(&[candidate(&deleted), candidate(&old)]);
+        assert_eq!(p.source, Some(old.key.clone()));
+        assert_eq!(ids(&p), vec![("1", &Verdict::Used), ("2", &Verdict::Deleted)]);
+    }
+
+    #[test]
+    fn a_voided_invoice_still_counts_and_shows_voided() {
+        let old = updated("1", "2026-11-01T09:00:00Z");
+        let voided = Invoice { lifecycle: Lifecycle::Voided, ..updated("2", "2026-11-20T09:00:00Z") };
+        let p = project(&[candidate(&old), candidate(&voided)]);
+        assert_eq!(p.source, Some(voided.key.clone()));
+        assert_eq!(p.properties.unwrap().status, InvoiceStatus::Voided);
+    }
+
+    #[test]
+    fn recipient_is_the_bill_email_else_the_customer_name() {
+        let no_email = invoice("1");
+        let p = project(&[candidate(&no_email)]);
+        assert_eq!(p.properties.unwrap().recipient, "Acme");
+
+        let with_email = Invoice { bill_email: Some("ap@acme.example".to_owned()), ..invoice("1") };
+        let p = project(&[candidate(&with_email)]);
+        assert_eq!(p.properties.unwrap().recipient, "ap@acme.example");
+    }
+
+    #[test]
+    fn no_invoices_project_nothing() {
+        let p = project(&[]);
+        assert_eq!(p, Projection { properties: None, source: None, invoices: Vec::new() });
+    }
+
+    #[test]
+    fn verdicts_list_the_source_first_then_most_recent_first() {
+        let a = updated("1", "2026-11-01T09:00:00Z");
+        let b = updated("2", "2026-11-05T09:00:00Z");
+        let c = Invoice { lifecycle: Lifecycle::Deleted, ..updated("3", "2026-11-09T09:00:00Z") };
+        let d = updated("4", "2026-11-07T09:00:00Z");
+        let p = project(&[candidate(&a), candidate(&b), candidate(&c), candidate(&d)]);
+        let order: Vec<&str> = p.invoices.iter().map(|(k, _)| k.id.as_str()).collect();
+        assert_eq!(order, ["4", "3", "2", "1"]);
+        assert_eq!(p.invoices[0].1, Verdict::Used);
     }
 }

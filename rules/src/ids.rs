@@ -114,7 +114,9 @@ impl Ord for RecordId {
         if numeric(&self.0) && numeric(&other.0) {
             let a = self.0.trim_start_matches('0');
             let b = other.0.trim_start_matches('0');
-            a.len().cmp(&b.len()).then_with(|| a.cmp(b))
+            // Equal numbers with different leading zeros fall back to the text, so that `cmp`
+            // agrees with `==`.
+            a.len().cmp(&b.len()).then_with(|| a.cmp(b)).then_with(|| self.0.cmp(&other.0))
         } else {
             self.0.cmp(&other.0)
         }
@@ -290,6 +292,18 @@ mod tests {
         assert!(id("239") > id("45"));
         assert!(id("0100") > id("99"));
         assert!(id("inv-000002") > id("inv-000001"));
+    }
+
+    #[test]
+    fn record_id_order_agrees_with_equality() {
+        // Regression: "0239" and "239" are different ids, so they must not compare Equal (a
+        // BTreeMap keyed by RecordKey would otherwise merge two records).
+        let id = |s: &str| RecordId::new(s).unwrap();
+        assert_ne!(id("0239").cmp(&id("239")), Ordering::Equal);
+        assert_eq!(id("0239").cmp(&id("239")), id("0239").0.cmp(&id("239").0));
+        assert!(id("0239") < id("240"), "still numeric first");
+        let keys: std::collections::BTreeSet<_> = ["239", "0239", "00239"].into_iter().map(id).collect();
+        assert_eq!(keys.len(), 3);
     }
 
     #[test]

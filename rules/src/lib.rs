@@ -19,6 +19,9 @@ pub mod record;
 pub mod status;
 pub mod suggest;
 
+#[cfg(test)]
+mod test_support;
+
 pub use change::{Change, Property, Watched};
 pub use company::Company;
 pub use ids::{AccountName, Holder, HolderId, HolderKind, RecordId, RecordKey, RecordKind};

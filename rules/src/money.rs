@@ -141,8 +141,7 @@ pub fn parse_decimal(text: &str) -> Result<Decimal, MoneyError> {
 /// [`MoneyError::NotADecimal`] when the number is out of range.
 pub fn parse_json_number(text: &str) -> Result<Decimal, MoneyError> {
     if text.contains(['e', 'E']) {
-        Decimal::from_scientific(text)
-            .map_err(|e| MoneyError::NotADecimal(format!("{text} is out of range ({e})")))
+        Decimal::from_scientific(text).map_err(|e| MoneyError::NotADecimal(format!("{text} is out of range ({e})")))
     } else {
         parse_decimal(text)
     }

@@ -239,9 +239,9 @@ impl Payment {
     /// True when the payment sits in Undeposited Funds by its own fields (no deposit account, or
     /// the account named "Undeposited Funds"). A bank deposit linking it moves it out.
     pub fn lands_in_undeposited_funds(&self) -> bool {
-        self.deposit_to.as_ref().is_none_or(|a| {
-            a.name.as_deref().is_some_and(|n| n.eq_ignore_ascii_case("Undeposited Funds"))
-        })
+        self.deposit_to
+            .as_ref()
+            .is_none_or(|a| a.name.as_deref().is_some_and(|n| n.eq_ignore_ascii_case("Undeposited Funds")))
     }
 }
 

@@ -7,12 +7,28 @@ use super::fields::{FieldError, FieldResult, Fields};
 use super::{Incoming, Item, ParseContext, Rejection, record_key};
 use crate::ids::{AccountName, HolderId, HolderKind, RecordId, RecordKind};
 use crate::money::Money;
-use crate::record::{AccountRef, Bill, Delivery, EmailStatus, HolderFields, Invoice, Lifecycle, Party, Payment, Deposit, Record};
+use crate::record::{
+    AccountRef, Bill, Delivery, Deposit, EmailStatus, HolderFields, Invoice, Lifecycle, Party, Payment, Record,
+};
 
 const COMMON: &[&str] = &["type", "id", "account", "currency", "amount", "txn_date", "updated_at", "deleted", "voided"];
 const INVOICE: &[&str] = &[
-    "number", "customer", "customer_id", "recipient", "cc", "bcc", "balance", "due_date", "email_status",
-    "delivered_at", "delivery_type", "created_at", "deal_id", "contact_id", "company_id", "status",
+    "number",
+    "customer",
+    "customer_id",
+    "recipient",
+    "cc",
+    "bcc",
+    "balance",
+    "due_date",
+    "email_status",
+    "delivered_at",
+    "delivery_type",
+    "created_at",
+    "deal_id",
+    "contact_id",
+    "company_id",
+    "status",
     "previous_status",
 ];
 const BILL: &[&str] = &["number", "vendor", "vendor_id", "balance", "due_date", "status", "previous_status"];
@@ -44,8 +60,9 @@ fn parse_record(f: Fields<'_>, ctx: &ParseContext<'_>) -> FieldResult<Incoming> 
     };
     if let Some(unknown) = f.keys().find(|k| !COMMON.contains(&k.as_str()) && !specific.contains(&k.as_str())) {
         let known = COMMON.iter().chain(specific).copied();
-        let hint = crate::suggest::closest(unknown, known).map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default();
-        return Err(f.error(unknown, format!("unknown field for a {kind}{hint}")));
+        let hint =
+            crate::suggest::closest(unknown, known).map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default();
+        return Err(f.error(unknown, format!("unknown field for {kind} records{hint}")));
     }
     let account = match f.opt_str("account")? {
         Some(a) => AccountName::new(a).map_err(|e| f.error("account", e.to_string()))?,
@@ -61,20 +78,20 @@ fn parse_record(f: Fields<'_>, ctx: &ParseContext<'_>) -> FieldResult<Incoming> 
     let amount = money("amount")?;
     let txn_date = f.date("txn_date")?;
     let lifecycle = if f.opt_bool("voided")? == Some(true) { Lifecycle::Voided } else { Lifecycle::Active };
-    let party = |name: &str, id: &str| -> FieldResult<Party> {
-        Ok(Party { id: f.opt_id(id)?, name: f.str(name)?.to_owned() })
-    };
+    let party =
+        |name: &str, id: &str| -> FieldResult<Party> { Ok(Party { id: f.opt_id(id)?, name: f.str(name)?.to_owned() }) };
     let record = match kind {
         RecordKind::Invoice => {
             let recipient = f.opt_str("recipient")?;
-            if let Some(r) = recipient {
-                if !r.contains('@') || r.contains(char::is_whitespace) {
-                    return Err(f.error("recipient", format!("{r:?} is not an email address")));
-                }
+            if let Some(r) = recipient
+                && (!r.contains('@') || r.contains(char::is_whitespace))
+            {
+                return Err(f.error("recipient", format!("{r:?} is not an email address")));
             }
             let mut holders = HolderFields::default();
             for holder in HolderKind::ALL {
-                let id = f.opt_id(holder.field())?
+                let id = f
+                    .opt_id(holder.field())?
                     .map(|id| HolderId::new(id).map_err(|e| f.error(holder.field(), e.to_string())))
                     .transpose()?;
                 holders.set(holder, id);
@@ -140,8 +157,5 @@ fn deposit_account(f: Fields<'_>) -> FieldResult<Option<AccountRef>> {
 }
 
 fn ids(f: Fields<'_>, name: &str) -> FieldResult<Vec<RecordId>> {
-    f.string_list(name)?
-        .into_iter()
-        .map(|id| RecordId::new(id).map_err(|e| f.error(name, e.to_string())))
-        .collect()
+    f.string_list(name)?.into_iter().map(|id| RecordId::new(id).map_err(|e| f.error(name, e.to_string()))).collect()
 }

@@ -94,7 +94,9 @@ impl<'a> Fields<'a> {
             None => return Ok(None),
             Some(Value::String(s)) => parse_decimal(s),
             Some(Value::Number(n)) => parse_json_number(&n.to_string()),
-            Some(v) => return Err(self.error(name, format!("must be a decimal number, found {}", kind_of(v)))),
+            Some(v) => {
+                return Err(self.error(name, format!("must be a decimal number, found {}", kind_of(v))));
+            }
         };
         parsed.map(Some).map_err(|e| self.error(name, e.to_string()))
     }
@@ -113,13 +115,13 @@ impl<'a> Fields<'a> {
     }
 
     pub(crate) fn opt_currency(&self, name: &str) -> FieldResult<Option<Currency>> {
-        self.opt_str(name)?
-            .map(|c| Currency::from_code(c).map_err(|e| self.error(name, e.to_string())))
-            .transpose()
+        self.opt_str(name)?.map(|c| Currency::from_code(c).map_err(|e| self.error(name, e.to_string()))).transpose()
     }
 
     pub(crate) fn opt_date(&self, name: &str) -> FieldResult<Option<NaiveDate>> {
-        let Some(text) = self.opt_str(name)? else { return Ok(None) };
+        let Some(text) = self.opt_str(name)? else {
+            return Ok(None);
+        };
         let well_formed = text.len() == 10
             && text.bytes().enumerate().all(|(i, b)| if i == 4 || i == 7 { b == b'-' } else { b.is_ascii_digit() });
         if !well_formed {
@@ -136,7 +138,9 @@ impl<'a> Fields<'a> {
 
     /// An RFC 3339 instant with its offset (`2015-07-24T10:35:08-07:00`, `…Z`).
     pub(crate) fn opt_instant(&self, name: &str) -> FieldResult<Option<DateTime<Utc>>> {
-        let Some(text) = self.opt_str(name)? else { return Ok(None) };
+        let Some(text) = self.opt_str(name)? else {
+            return Ok(None);
+        };
         DateTime::parse_from_rfc3339(text)
             .map(|t| Some(t.with_timezone(&Utc)))
             .map_err(|e| self.error(name, format!("{text:?} is not an RFC 3339 time with offset ({e})")))

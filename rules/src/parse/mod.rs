@@ -15,7 +15,6 @@ use crate::ids::{AccountName, IdError, RecordId, RecordKey, RecordKind};
 use crate::money::Currency;
 use crate::record::Record;
 
-
 /// What the parser needs to know about where records come from.
 pub struct ParseContext<'a> {
     /// The company records belong to unless they name one (`--account`).
@@ -29,6 +28,10 @@ pub struct ParseContext<'a> {
 
 /// A change to apply to the store.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "records are moved once into a batch; boxing would change the API the engine matches on"
+)]
 pub enum Incoming {
     /// A new or updated record.
     Upsert(Record),
@@ -81,6 +84,10 @@ impl std::fmt::Display for Rejection {
 
 /// One outcome of parsing.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "records are moved once into a batch; boxing would change the API the engine matches on"
+)]
 pub enum Item {
     /// A change to apply.
     Record(Incoming),
@@ -101,7 +108,12 @@ fn reject(entity: Option<String>, field: &str, reason: impl Into<String>) -> Ite
     Item::Rejected(Rejection { entity, field: field.to_owned(), reason: reason.into() })
 }
 
-pub(crate) fn record_key(kind: RecordKind, account: &AccountName, id: &str, field: &str) -> Result<RecordKey, fields::FieldError> {
+pub(crate) fn record_key(
+    kind: RecordKind,
+    account: &AccountName,
+    id: &str,
+    field: &str,
+) -> Result<RecordKey, fields::FieldError> {
     RecordId::new(id)
         .map(|id| RecordKey::new(kind, account.clone(), id))
         .map_err(|e: IdError| fields::FieldError { field: field.to_owned(), reason: e.to_string() })
@@ -201,7 +213,9 @@ fn parse_query_response(query: &Value, ctx: &ParseContext<'_>, at: String, out: 
     };
     for response in responses {
         for (name, value) in response {
-            let Value::Array(entities) = value else { continue };
+            let Value::Array(entities) = value else {
+                continue;
+            };
             let kind = WATCHED_ENTITIES.iter().find(|(n, _)| n == name).map(|(_, k)| *k);
             for (i, entity) in entities.iter().enumerate() {
                 let here = Some(format!("{at}.{name}[{i}]"));

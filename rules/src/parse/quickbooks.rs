@@ -6,7 +6,9 @@ use super::fields::{FieldError, FieldResult, Fields, split_list};
 use super::{Incoming, Item, ParseContext, Rejection, record_key};
 use crate::ids::{RecordId, RecordKind};
 use crate::money::Money;
-use crate::record::{AccountRef, Bill, Delivery, Deposit, EmailStatus, HolderFields, Invoice, Lifecycle, Party, Payment, Record};
+use crate::record::{
+    AccountRef, Bill, Delivery, Deposit, EmailStatus, HolderFields, Invoice, Lifecycle, Party, Payment, Record,
+};
 
 /// Parses one entity of a known kind.
 pub(super) fn parse(kind: RecordKind, obj: &Map<String, Value>, ctx: &ParseContext<'_>, at: Option<String>) -> Item {
@@ -26,7 +28,9 @@ pub(super) fn guess_kind(obj: &Map<String, Value>) -> Option<RecordKind> {
     };
     if has("VendorRef") {
         Some(RecordKind::Bill)
-    } else if has("CustomerRef") && (has("DueDate") || has("EmailStatus") || has("BillEmail") || lines_have("SalesItemLineDetail")) {
+    } else if has("CustomerRef")
+        && (has("DueDate") || has("EmailStatus") || has("BillEmail") || lines_have("SalesItemLineDetail"))
+    {
         Some(RecordKind::Invoice)
     } else if has("CustomerRef") && (has("UnappliedAmt") || has("PaymentMethodRef") || has("PaymentRefNum")) {
         Some(RecordKind::Payment)
@@ -91,15 +95,19 @@ fn parse_entity(kind: RecordKind, f: Fields<'_>, ctx: &ParseContext<'_>) -> Fiel
     let record = match kind {
         RecordKind::Invoice => {
             let email = |name: &'static str| -> FieldResult<Option<String>> {
+                let prefix = format!("{name}.");
                 match f.opt_obj(name)? {
-                    Some(o) => Ok(Fields::new(&o, "").opt_str("Address")?.map(str::to_owned)),
+                    Some(o) => Ok(Fields::new(&o, &prefix).opt_str("Address")?.map(str::to_owned)),
                     None => Ok(None),
                 }
             };
             let delivery = match f.opt_obj("DeliveryInfo")? {
                 Some(d) => {
                     let d = Fields::new(&d, "DeliveryInfo.");
-                    Some(Delivery { kind: d.opt_str("DeliveryType")?.map(str::to_owned), at: d.opt_instant("DeliveryTime")? })
+                    Some(Delivery {
+                        kind: d.opt_str("DeliveryType")?.map(str::to_owned),
+                        at: d.opt_instant("DeliveryTime")?,
+                    })
                 }
                 None => None,
             };
@@ -167,7 +175,9 @@ fn party(f: Fields<'_>, name: &'static str) -> FieldResult<Party> {
 }
 
 fn account_ref(f: Fields<'_>, name: &'static str) -> FieldResult<Option<AccountRef>> {
-    let Some(obj) = f.opt_obj(name)? else { return Ok(None) };
+    let Some(obj) = f.opt_obj(name)? else {
+        return Ok(None);
+    };
     let prefix = format!("{name}.");
     let r = Fields::new(&obj, &prefix);
     Ok(Some(AccountRef { id: r.id("value")?, name: r.opt_str("name")?.map(str::to_owned) }))
@@ -177,12 +187,16 @@ fn account_ref(f: Fields<'_>, name: &'static str) -> FieldResult<Option<AccountR
 fn linked(f: Fields<'_>, txn_type: &str) -> FieldResult<Vec<RecordId>> {
     let mut ids = Vec::new();
     for (i, line) in f.opt_array("Line")?.iter().enumerate() {
-        let Some(links) = line.get("LinkedTxn").and_then(Value::as_array) else { continue };
+        let Some(links) = line.get("LinkedTxn").and_then(Value::as_array) else {
+            continue;
+        };
         for link in links {
             if link.get("TxnType").and_then(Value::as_str) != Some(txn_type) {
                 continue;
             }
-            let id = link.get("TxnId").and_then(|v| v.as_str().map(str::to_owned).or_else(|| v.as_u64().map(|n| n.to_string())));
+            let id = link
+                .get("TxnId")
+                .and_then(|v| v.as_str().map(str::to_owned).or_else(|| v.as_u64().map(|n| n.to_string())));
             let id = id.ok_or_else(|| f.error(&format!("Line[{i}].LinkedTxn.TxnId"), "missing"))?;
             let id = RecordId::new(id).map_err(|e| f.error(&format!("Line[{i}].LinkedTxn.TxnId"), e.to_string()))?;
             if !ids.contains(&id) {

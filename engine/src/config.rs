@@ -1,0 +1,239 @@
+//! `invoiceflow.toml`: where the database is and how each QuickBooks company keeps time and money.
+//!
+//! Every key is optional; no file at all is a valid configuration (SQLite file
+//! `invoiceflow.db` in the current directory, UTC, USD). Unknown keys are errors, so a typo never
+//! passes silently. [`ConfigFile`] is the file as written; [`Config::validate`] turns it into
+//! strong types before anything opens a connection.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use chrono_tz::Tz;
+use invoiceflow_rules::{AccountName, Company, Currency};
+use serde::Deserialize;
+
+/// The database used when the configuration names none: a SQLite file in the current directory.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://invoiceflow.db";
+
+/// A configuration problem, naming the file and the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or has unknown keys or wrong types.
+    #[error("{path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// TOML's message, with line and column.
+        message: String,
+    },
+    /// A value is of the right type but not allowed.
+    #[error("{path}: `{key}`: {reason}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// The key, dotted (`quickbooks.acme.time_zone`).
+        key: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// The file as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    /// Database URL: `sqlite://PATH` (created on first use) or `postgres://…` (several
+    /// `invoiceflow` processes may share it). Default `sqlite://invoiceflow.db`.
+    /// The environment variable `INVOICEFLOW_DATABASE_URL` overrides it.
+    pub database_url: Option<String>,
+    /// Defaults for every QuickBooks company.
+    #[serde(default)]
+    pub company: CompanyDefaults,
+    /// The connected QuickBooks companies, by name (`[quickbooks.acme]`).
+    #[serde(default)]
+    pub quickbooks: BTreeMap<String, QuickBooksCompany>,
+}
+
+/// `[company]`: defaults for every QuickBooks company.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CompanyDefaults {
+    /// IANA time zone where "today" and "09:00" are read. Default `UTC`.
+    pub time_zone: Option<String>,
+    /// ISO 4217 home currency. Default `USD`.
+    pub home_currency: Option<String>,
+}
+
+/// `[quickbooks.NAME]`: one connected QuickBooks company.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuickBooksCompany {
+    /// The QuickBooks company id (realm id).
+    pub realm_id: Option<String>,
+    /// Overrides `[company].time_zone`.
+    pub time_zone: Option<String>,
+    /// Overrides `[company].home_currency`.
+    pub home_currency: Option<String>,
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where the store lives.
+    pub database_url: String,
+    /// Time zone and home currency of every company.
+    pub companies: Companies,
+}
+
+/// The companies invoiceflow knows, and the defaults for the ones it does not.
+#[derive(Debug, Clone)]
+pub struct Companies {
+    defaults: Company,
+    configured: BTreeMap<AccountName, (Company, Option<String>)>,
+}
+
+impl Companies {
+    /// The company called `name`; an unconfigured name gets the `[company]` defaults.
+    pub fn get(&self, name: &AccountName) -> Company {
+        match self.configured.get(name) {
+            Some((c, _)) => c.clone(),
+            None => Company { name: name.clone(), ..self.defaults.clone() },
+        }
+    }
+
+    /// True when `name` is configured under `[quickbooks.NAME]`.
+    pub fn is_configured(&self, name: &AccountName) -> bool {
+        self.configured.contains_key(name)
+    }
+
+    /// True when no company is configured.
+    pub fn is_empty(&self) -> bool {
+        self.configured.is_empty()
+    }
+
+    /// The company records belong to when neither they nor `--account` name one: the only
+    /// configured company, else `default`.
+    pub fn default_account(&self) -> AccountName {
+        match self.configured.keys().collect::<Vec<_>>().as_slice() {
+            [only] => (*only).clone(),
+            _ => AccountName::default_account(),
+        }
+    }
+}
+
+impl Config {
+    /// Reads and validates `path`; with no path, the built-in defaults.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the file and the key at fault.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        match path {
+            None => Self::validate(ConfigFile::default(), Path::new("(defaults)")),
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+                let file: ConfigFile = toml::from_str(&text)
+                    .map_err(|e| ConfigError::Parse { path: path.to_owned(), message: e.to_string() })?;
+                Self::validate(file, path)
+            }
+        }
+    }
+
+    /// Turns the file into strong types. Pure: opens nothing.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] for an unknown time zone or currency, or a bad company name.
+    pub fn validate(file: ConfigFile, path: &Path) -> Result<Self, ConfigError> {
+        let invalid = |key: String, reason: String| ConfigError::Invalid { path: path.to_owned(), key, reason };
+        let tz = |key: String, value: &str| -> Result<Tz, ConfigError> {
+            value
+                .parse::<Tz>()
+                .map_err(|_| invalid(key, format!("{value:?} is not an IANA time zone (e.g. Europe/Paris)")))
+        };
+        let currency = |key: String, value: &str| -> Result<Currency, ConfigError> {
+            Currency::from_code(value).map_err(|e| invalid(key, e.to_string()))
+        };
+        let defaults = Company {
+            name: AccountName::default_account(),
+            time_zone: match &file.company.time_zone {
+                Some(v) => tz("company.time_zone".into(), v)?,
+                None => chrono_tz::UTC,
+            },
+            home_currency: match &file.company.home_currency {
+                Some(v) => currency("company.home_currency".into(), v)?,
+                None => currency("company.home_currency".into(), "USD")?,
+            },
+        };
+        let mut configured = BTreeMap::new();
+        for (name, qb) in file.quickbooks {
+            let key = |k: &str| format!("quickbooks.{name}.{k}");
+            let account = AccountName::new(name.as_str())
+                .map_err(|e| invalid(format!("quickbooks.{name}"), format!("company name {e}")))?;
+            let company = Company {
+                name: account.clone(),
+                time_zone: match &qb.time_zone {
+                    Some(v) => tz(key("time_zone"), v)?,
+                    None => defaults.time_zone,
+                },
+                home_currency: match &qb.home_currency {
+                    Some(v) => currency(key("home_currency"), v)?,
+                    None => defaults.home_currency,
+                },
+            };
+            configured.insert(account, (company, qb.realm_id));
+        }
+        let database_url = file.database_url.unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
+        Ok(Self { database_url, companies: Companies { defaults, configured } })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        let file: ConfigFile =
+            toml::from_str(text).map_err(|e| ConfigError::Parse { path: "t.toml".into(), message: e.to_string() })?;
+        Config::validate(file, Path::new("t.toml"))
+    }
+
+    #[test]
+    fn no_file_means_sqlite_utc_usd() {
+        let c = Config::load(None).unwrap();
+        assert_eq!(c.database_url, DEFAULT_DATABASE_URL);
+        let any = c.companies.get(&AccountName::new("x").unwrap());
+        assert_eq!((any.time_zone, any.home_currency.code()), (chrono_tz::UTC, "USD"));
+    }
+
+    #[test]
+    fn companies_inherit_and_override_defaults() {
+        let c = parse("[company]\ntime_zone = \"America/New_York\"\n[quickbooks.fr]\nhome_currency = \"EUR\"\ntime_zone = \"Europe/Paris\"\n[quickbooks.us]\n").unwrap();
+        let fr = c.companies.get(&AccountName::new("fr").unwrap());
+        assert_eq!((fr.time_zone, fr.home_currency.code()), (chrono_tz::Europe::Paris, "EUR"));
+        let us = c.companies.get(&AccountName::new("us").unwrap());
+        assert_eq!((us.time_zone, us.home_currency.code()), (chrono_tz::America::New_York, "USD"));
+    }
+
+    #[test]
+    fn unknown_keys_are_errors() {
+        let e = parse("database_ur = \"x\"").unwrap_err().to_string();
+        assert!(e.contains("database_ur"), "{e}");
+        let e = parse("[quickbooks.a]\nrealm = \"1\"").unwrap_err().to_string();
+        assert!(e.contains("realm"), "{e}");
+    }
+
+    #[test]
+    fn bad_time_zone_names_the_key() {
+        let e = parse("[quickbooks.a]\ntime_zone = \"Mars/Olympus\"").unwrap_err().to_string();
+        assert!(e.contains("quickbooks.a.time_zone") && e.contains("Mars/Olympus"), "{e}");
+    }
+}

@@ -1,0 +1,262 @@
+//! Splits a byte stream into JSON values without parsing them: one per line for JSON lines, or a
+//! whole pretty-printed document, each with the line it starts on. Memory is bounded by the
+//! largest value (capped by `max_bytes`), never by the stream.
+//!
+//! Broken input never swallows its neighbours: a line break inside a string ends the value (JSON
+//! strings cannot hold one), and an unindented `{` or `[` at the start of a line while a value is
+//! still open starts a new value, reporting the open one as incomplete.
+
+use std::io::{self, BufRead};
+
+/// One piece of the stream.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Piece {
+    /// A value's bytes (maybe invalid JSON: the parser says why).
+    Value {
+        /// The line it starts on (1-based).
+        line: u64,
+        /// Its bytes.
+        bytes: Vec<u8>,
+    },
+    /// A value larger than the limit, skipped.
+    TooLarge {
+        /// The line it starts on.
+        line: u64,
+        /// Its size in bytes.
+        size: u64,
+    },
+    /// A value still open when a new one started or the stream ended.
+    Incomplete {
+        /// The line it starts on.
+        line: u64,
+        /// True when the stream ended (a truncated file).
+        at_end: bool,
+    },
+}
+
+/// The splitter's state between reads.
+pub struct Splitter<R> {
+    reader: R,
+    max_bytes: usize,
+    line: u64,
+    at_line_start: bool,
+    current: Option<Open>,
+    ready: std::collections::VecDeque<Piece>,
+    bytes_read: u64,
+    done: bool,
+}
+
+struct Open {
+    line: u64,
+    bytes: Vec<u8>,
+    size: u64,
+    /// `{`/`[` nesting; a value that does not start with one runs to the end of its line.
+    structural: bool,
+    depth: u32,
+    in_string: bool,
+    escaped: bool,
+}
+
+impl Open {
+    fn new(line: u64, structural: bool) -> Self {
+        Self { line, bytes: Vec::new(), size: 0, structural, depth: 0, in_string: false, escaped: false }
+    }
+}
+
+impl<R: BufRead> Splitter<R> {
+    /// Splits `reader`, refusing values over `max_bytes`.
+    pub fn new(reader: R, max_bytes: usize) -> Self {
+        Self {
+            reader,
+            max_bytes,
+            line: 1,
+            at_line_start: true,
+            current: None,
+            ready: std::collections::VecDeque::new(),
+            bytes_read: 0,
+            done: false,
+        }
+    }
+
+    /// Bytes consumed so far (for a progress bar).
+    pub fn bytes_read(&self) -> u64 {
+        self.bytes_read
+    }
+
+    fn finish(&mut self, open: Open) {
+        let piece = if open.size > self.max_bytes as u64 {
+            Piece::TooLarge { line: open.line, size: open.size }
+        } else {
+            Piece::Value { line: open.line, bytes: open.bytes }
+        };
+        self.ready.push_back(piece);
+    }
+
+    fn push(&mut self, open: &mut Open, b: u8) {
+        open.size += 1;
+        if open.size <= self.max_bytes as u64 {
+            open.bytes.push(b);
+        } else if !open.bytes.is_empty() {
+            open.bytes = Vec::new();
+        }
+    }
+
+    fn feed(&mut self, chunk: &[u8]) {
+        for &b in chunk {
+            let line_start = std::mem::replace(&mut self.at_line_start, false);
+            if b == b'\n' {
+                self.line += 1;
+                self.at_line_start = true;
+            }
+            let Some(mut open) = self.current.take() else {
+                if !b.is_ascii_whitespace() {
+                    let mut open = Open::new(self.line, b == b'{' || b == b'[');
+                    self.scan(&mut open, b);
+                    self.settle(open);
+                }
+                continue;
+            };
+            if line_start && open.structural && open.depth > 0 && !open.in_string && (b == b'{' || b == b'[') {
+                self.ready.push_back(Piece::Incomplete { line: open.line, at_end: false });
+                let mut fresh = Open::new(self.line, true);
+                self.scan(&mut fresh, b);
+                self.settle(fresh);
+                continue;
+            }
+            if b == b'\n' && (!open.structural || open.in_string) {
+                self.finish(open);
+                continue;
+            }
+            self.scan(&mut open, b);
+            self.settle(open);
+        }
+    }
+
+    /// Keeps `open` as the current value, or finishes it when its last bracket closed.
+    fn settle(&mut self, open: Open) {
+        if open.structural && open.depth == 0 {
+            self.finish(open);
+        } else {
+            self.current = Some(open);
+        }
+    }
+
+    fn scan(&mut self, open: &mut Open, b: u8) {
+        self.push(open, b);
+        if !open.structural {
+            return;
+        }
+        if open.in_string {
+            if open.escaped {
+                open.escaped = false;
+            } else if b == b'\\' {
+                open.escaped = true;
+            } else if b == b'"' {
+                open.in_string = false;
+            }
+            return;
+        }
+        match b {
+            b'"' => open.in_string = true,
+            b'{' | b'[' => open.depth += 1,
+            b'}' | b']' => open.depth = open.depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+
+    /// The next piece, or `None` at the end of the stream.
+    ///
+    /// # Errors
+    /// The reader's I/O error.
+    pub fn next_piece(&mut self) -> io::Result<Option<Piece>> {
+        loop {
+            if let Some(piece) = self.ready.pop_front() {
+                return Ok(Some(piece));
+            }
+            if self.done {
+                return Ok(None);
+            }
+            let chunk = self.reader.fill_buf()?;
+            if chunk.is_empty() {
+                self.done = true;
+                if let Some(open) = self.current.take() {
+                    if open.structural && open.depth > 0 {
+                        self.ready.push_back(Piece::Incomplete { line: open.line, at_end: true });
+                    } else {
+                        self.finish(open);
+                    }
+                }
+                continue;
+            }
+            let chunk = chunk.to_vec();
+            let n = chunk.len();
+            self.feed(&chunk);
+            self.reader.consume(n);
+            self.bytes_read += n as u64;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn split(text: &str, max: usize) -> Vec<Piece> {
+        let mut s = Splitter::new(io::BufReader::with_capacity(7, text.as_bytes()), max);
+        let mut out = Vec::new();
+        while let Some(p) = s.next_piece().unwrap() {
+            out.push(p);
+        }
+        out
+    }
+
+    fn value(line: u64, text: &str) -> Piece {
+        Piece::Value { line, bytes: text.as_bytes().to_vec() }
+    }
+
+    #[test]
+    fn splits_json_lines_with_their_line_numbers() {
+        let out = split("{\"a\":1}\n\n{\"b\":\"}{\"}\n", 100);
+        assert_eq!(out, vec![value(1, "{\"a\":1}"), value(3, "{\"b\":\"}{\"}")]);
+    }
+
+    #[test]
+    fn keeps_a_pretty_printed_document_whole() {
+        let doc = "{\n  \"Invoice\": {\n    \"Id\": \"1\"\n  }\n}\n{\"id\":2}";
+        let out = split(doc, 100);
+        assert_eq!(out, vec![value(1, "{\n  \"Invoice\": {\n    \"Id\": \"1\"\n  }\n}"), value(6, "{\"id\":2}")]);
+    }
+
+    #[test]
+    fn a_line_with_a_missing_brace_does_not_swallow_the_next() {
+        let out = split("{\"id\":1\n{\"id\":2}\n", 100);
+        assert_eq!(out, vec![Piece::Incomplete { line: 1, at_end: false }, value(2, "{\"id\":2}")]);
+    }
+
+    #[test]
+    fn an_unterminated_string_ends_at_its_line() {
+        let out = split("{\"id\":\"1}\n{\"id\":2}\n", 100);
+        assert_eq!(out, vec![value(1, "{\"id\":\"1}"), value(2, "{\"id\":2}")]);
+    }
+
+    #[test]
+    fn a_truncated_file_is_reported_at_the_end() {
+        let out = split("{\"id\":1}\n{\"id\":2, \"amount\": \"1", 100);
+        assert_eq!(out, vec![value(1, "{\"id\":1}"), Piece::Incomplete { line: 2, at_end: true }]);
+        let out = split("{\"id\":1}\n{\"id\":2, \"lines\": [", 100);
+        assert_eq!(out[1], Piece::Incomplete { line: 2, at_end: true });
+    }
+
+    #[test]
+    fn oversized_values_are_skipped_and_measured() {
+        let big = format!("{{\"id\":\"{}\"}}", "x".repeat(50));
+        let out = split(&format!("{big}\n{{\"id\":2}}\n"), 20);
+        assert_eq!(out, vec![Piece::TooLarge { line: 1, size: big.len() as u64 }, value(2, "{\"id\":2}")]);
+    }
+
+    #[test]
+    fn bare_words_run_to_the_end_of_their_line() {
+        let out = split("not json\n{\"id\":2}", 100);
+        assert_eq!(out, vec![value(1, "not json"), value(2, "{\"id\":2}")]);
+    }
+}

@@ -1,0 +1,10 @@
+//! The invoiceflow engine: the store (SQLite or PostgreSQL), ingestion of QuickBooks and canonical
+//! records, the time-dependent status refresh, and the `invoiceflow` command line.
+//!
+//! The flow is ingest → store → evaluate → outbox → dispatch (see `ARCHITECTURE.md`); the pure
+//! decisions live in `invoiceflow-rules`, which this crate feeds and persists.
+
+pub mod clock;
+pub mod config;
+pub mod ingest;
+pub mod store;

@@ -1,0 +1,56 @@
+//! How a record becomes a row and back: indexed columns for what SQL filters on, and the whole
+//! record as JSON in `body`.
+
+use invoiceflow_rules::{Record, RecordKind};
+use serde::Serialize;
+
+use super::{StoreError, Stored};
+
+/// A `records` row, ready to bind (SQLite: as one element of a JSON array).
+#[derive(Debug, Serialize)]
+pub(crate) struct Row {
+    pub(crate) kind: &'static str,
+    pub(crate) account: String,
+    pub(crate) id: String,
+    pub(crate) status: String,
+    pub(crate) due_date: Option<String>,
+    pub(crate) updated_at: i64,
+    pub(crate) currency: &'static str,
+    pub(crate) body: serde_json::Value,
+}
+
+pub(crate) fn encode(stored: &Stored) -> Result<Row, StoreError> {
+    let r = &stored.record;
+    let key = r.key();
+    let (due_date, currency) = match r {
+        Record::Invoice(i) => (i.due_date, i.amount.currency),
+        Record::Bill(b) => (b.due_date, b.amount.currency),
+        Record::Payment(p) => (None, p.amount.currency),
+        Record::Deposit(d) => (None, d.amount.currency),
+    };
+    let body =
+        serde_json::to_value(r).map_err(|e| StoreError::Corrupt { what: key.to_string(), reason: e.to_string() })?;
+    Ok(Row {
+        kind: key.kind.as_str(),
+        account: key.account.to_string(),
+        id: key.id.to_string(),
+        status: stored.status.clone(),
+        due_date: due_date.map(|d| d.to_string()),
+        updated_at: r.updated_at().timestamp_micros(),
+        currency: currency.code(),
+        body,
+    })
+}
+
+pub(crate) fn decode(kind: &str, status: String, body: &str) -> Result<Stored, StoreError> {
+    let record: Record = serde_json::from_str(body)
+        .map_err(|e| StoreError::Corrupt { what: format!("{kind} record"), reason: e.to_string() })?;
+    if RecordKind::parse(kind) != Some(record.key().kind) {
+        return Err(StoreError::Corrupt { what: record.key().to_string(), reason: format!("stored as kind {kind}") });
+    }
+    Ok(Stored { record, status })
+}
+
+pub(crate) fn micros_to_time(micros: i64) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp_micros(micros).unwrap_or_default()
+}

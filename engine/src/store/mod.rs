@@ -1,0 +1,232 @@
+//! The store: one interface, a SQLite implementation (the embedded default) and a PostgreSQL one
+//! (several nodes share it). Both run the same [`plan`] over the same rows, so they differ only in
+//! SQL; one contract test suite (`tests/store_contract.rs`) runs against both.
+
+mod codec;
+mod imp;
+pub mod plan;
+mod postgres;
+mod sql;
+mod sqlite;
+
+use std::future::Future;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use invoiceflow_rules::parse::Incoming;
+use invoiceflow_rules::{AccountName, Holder, Property, Record, RecordId, RecordKey, RecordKind};
+use serde::Serialize;
+
+pub use postgres::PgStore;
+pub use sqlite::SqliteStore;
+
+/// A storage failure.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database refused or failed.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// A migration failed.
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A stored row could not be decoded (written by a newer version, or edited by hand).
+    #[error("stored {what} is unreadable: {reason}")]
+    Corrupt {
+        /// Which row.
+        what: String,
+        /// Why.
+        reason: String,
+    },
+    /// The database URL names no supported backend.
+    #[error("unsupported database URL {0:?}: use sqlite://PATH or postgres://…")]
+    UnsupportedUrl(String),
+}
+
+/// A record as stored, with the status recorded at its last change or refresh.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stored {
+    /// The record.
+    pub record: Record,
+    /// Its status as last recorded (`overdue`, `undeposited`, …).
+    pub status: String,
+}
+
+/// A history event: one watched property's change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Event {
+    /// Sequence number (increasing).
+    pub seq: i64,
+    /// The record.
+    pub record: RecordKey,
+    /// The property.
+    pub property: Property,
+    /// Value before.
+    pub old: Option<String>,
+    /// Value after.
+    pub new: Option<String>,
+    /// When the change happened at the source (QuickBooks' `LastUpdatedTime`, or the start of the
+    /// local day for a change that time made).
+    pub source_time: DateTime<Utc>,
+    /// When invoiceflow recorded it.
+    pub ingest_time: DateTime<Utc>,
+}
+
+/// What one batch did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Outcome {
+    /// New records.
+    pub imported: u64,
+    /// Stored records that changed.
+    pub updated: u64,
+    /// Identical to what is stored (and deletions of records never seen).
+    pub unchanged: u64,
+    /// Older than what is stored: ignored.
+    pub stale: u64,
+    /// History events written.
+    pub events: u64,
+}
+
+impl std::ops::AddAssign for Outcome {
+    fn add_assign(&mut self, o: Self) {
+        self.imported += o.imported;
+        self.updated += o.updated;
+        self.unchanged += o.unchanged;
+        self.stale += o.stale;
+        self.events += o.events;
+    }
+}
+
+/// Each company's calendar: its local "today" and when a local day starts.
+pub trait Calendar: Sync {
+    /// The local date of company `account`.
+    fn today(&self, account: &AccountName) -> NaiveDate;
+    /// The UTC instant local day `day` starts at in company `account`'s zone.
+    fn day_start(&self, account: &AccountName, day: NaiveDate) -> DateTime<Utc>;
+}
+
+/// The moment a write happens: the ingest instant and every company's calendar.
+#[derive(Clone, Copy)]
+pub struct Moment<'a> {
+    /// When the batch is recorded (ingest time).
+    pub now: DateTime<Utc>,
+    /// "Today" per company.
+    pub calendar: &'a dyn Calendar,
+}
+
+/// Which invoices to list.
+#[derive(Debug, Clone, Default)]
+pub struct InvoiceQuery {
+    /// Only those linked to this holder.
+    pub holder: Option<Holder>,
+    /// Only this company.
+    pub account: Option<AccountName>,
+    /// Resume after this key (pages are ordered by account, then id).
+    pub after: Option<(AccountName, RecordId)>,
+    /// Page size.
+    pub limit: u32,
+}
+
+/// Which events to list.
+#[derive(Debug, Clone, Default)]
+pub struct EventQuery {
+    /// Only this record's.
+    pub record: Option<RecordKey>,
+    /// Only events after this sequence number.
+    pub after_seq: Option<i64>,
+    /// At most this many.
+    pub limit: u32,
+}
+
+/// Whether a link or unlink changed anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkChange {
+    /// It was done.
+    Done,
+    /// It was already so.
+    AlreadySo,
+}
+
+/// The store interface. Every write of records and their events happens in one transaction.
+pub trait Store: Send + Sync {
+    /// Applies the schema migrations in `migrations/<backend>/`.
+    fn migrate(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Applies a batch of incoming changes: new and changed records are written with their history
+    /// events; identical ones change nothing; ones older than the stored version are counted stale.
+    fn apply(&self, batch: Vec<Incoming>, at: &Moment<'_>) -> impl Future<Output = Result<Outcome, StoreError>> + Send;
+
+    /// Re-derives time-dependent statuses (sent → overdue when the due date passes) for "today" and
+    /// records each change.
+    fn refresh(&self, at: &Moment<'_>) -> impl Future<Output = Result<Outcome, StoreError>> + Send;
+
+    /// A page of invoices.
+    fn invoices(&self, query: &InvoiceQuery) -> impl Future<Output = Result<Vec<Stored>, StoreError>> + Send;
+
+    /// Records of `kind` with this id, in any company (or in `account`).
+    fn find(
+        &self,
+        kind: RecordKind,
+        id: &RecordId,
+        account: Option<&AccountName>,
+    ) -> impl Future<Output = Result<Vec<Stored>, StoreError>> + Send;
+
+    /// The holders each of these invoices is linked to, as (invoice, holder) pairs.
+    fn holders_of(
+        &self,
+        keys: &[RecordKey],
+    ) -> impl Future<Output = Result<Vec<(RecordKey, Holder)>, StoreError>> + Send;
+
+    /// Links an invoice to a holder by hand (the seed's "add an existing invoice"), recording the event.
+    fn link(
+        &self,
+        holder: &Holder,
+        key: &RecordKey,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<LinkChange, StoreError>> + Send;
+
+    /// Removes a link, whether it came from the record's field or from `link`, recording the event.
+    fn unlink(
+        &self,
+        holder: &Holder,
+        key: &RecordKey,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<LinkChange, StoreError>> + Send;
+
+    /// History events, oldest first.
+    fn events(&self, query: &EventQuery) -> impl Future<Output = Result<Vec<Event>, StoreError>> + Send;
+}
+
+/// The configured backend, chosen by the database URL.
+pub enum AnyStore {
+    /// `sqlite://…`
+    Sqlite(SqliteStore),
+    /// `postgres://…`
+    Postgres(PgStore),
+}
+
+impl AnyStore {
+    /// Opens the store the URL names, creating a SQLite file on first use, and migrates it.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the URL is unsupported, the database unreachable or a migration fails.
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        let store = if url.starts_with("sqlite:") {
+            Self::Sqlite(SqliteStore::connect(url).await?)
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Self::Postgres(PgStore::connect(url).await?)
+        } else {
+            return Err(StoreError::UnsupportedUrl(url.to_owned()));
+        };
+        Ok(store)
+    }
+}
+
+/// Runs `$body` with `$s` bound to the concrete store.
+#[macro_export]
+macro_rules! with_store {
+    ($any:expr, $s:ident => $body:expr) => {
+        match $any {
+            $crate::store::AnyStore::Sqlite($s) => $body,
+            $crate::store::AnyStore::Postgres($s) => $body,
+        }
+    };
+}

@@ -1,0 +1,242 @@
+//! What a batch or a refresh writes, decided without touching the database: pure, shared by both
+//! backends, unit-tested here.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use invoiceflow_rules::change::{Watched, diff};
+use invoiceflow_rules::parse::Incoming;
+use invoiceflow_rules::status::{bill_status, invoice_status, payment_status};
+use invoiceflow_rules::{Change, Holder, HolderKind, Property, Record, RecordId, RecordKey, RecordKind};
+
+use super::{Moment, Outcome, Stored};
+
+/// An event to insert.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEvent {
+    /// The record.
+    pub record: RecordKey,
+    /// The change.
+    pub change: Change,
+    /// When it happened at the source.
+    pub source_time: DateTime<Utc>,
+}
+
+/// A link from a record's own `deal_id`/`contact_id`/`company_id` field to add or remove.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkEdit {
+    /// Add (origin `record`).
+    Add(Holder, RecordKey),
+    /// Remove the `record`-origin link.
+    Remove(Holder, RecordKey),
+}
+
+/// Everything one transaction writes.
+#[derive(Debug, Default)]
+pub struct Plan {
+    /// Rows to upsert, final state per key.
+    pub rows: Vec<Stored>,
+    /// Events, in order.
+    pub events: Vec<NewEvent>,
+    /// Field links to change.
+    pub links: Vec<LinkEdit>,
+    /// For each deposit written: the payments it now deposits (replacing what it deposited before).
+    pub deposits: Vec<(RecordKey, Vec<RecordId>)>,
+    /// The counts.
+    pub outcome: Outcome,
+}
+
+/// What the database already holds for a batch.
+#[derive(Debug, Default)]
+pub struct Existing {
+    /// Stored records: the batch's keys, and the payments its deposits name.
+    pub records: HashMap<RecordKey, Stored>,
+    /// Payments a stored deposit already deposits.
+    pub deposited: HashSet<RecordKey>,
+}
+
+impl Existing {
+    /// The keys to load for `batch`: its own, plus the payments its deposits name.
+    pub fn keys_for(batch: &[Incoming]) -> Vec<RecordKey> {
+        let mut keys: Vec<RecordKey> = batch.iter().map(|i| i.key().clone()).collect();
+        for incoming in batch {
+            if let Incoming::Upsert(Record::Deposit(d)) = incoming {
+                keys.extend(
+                    d.payments.iter().map(|id| RecordKey::new(RecordKind::Payment, d.key.account.clone(), id.clone())),
+                );
+            }
+        }
+        keys.sort();
+        keys.dedup();
+        keys
+    }
+}
+
+fn status_of(record: &Record, at: &Moment<'_>, deposited: bool) -> String {
+    let today = || at.calendar.today(&record.key().account);
+    match record {
+        Record::Invoice(i) => invoice_status(i, today()).as_str(),
+        Record::Bill(b) => bill_status(b, today()).as_str(),
+        Record::Payment(p) => payment_status(p, deposited).as_str(),
+        Record::Deposit(_) => "recorded",
+    }
+    .to_owned()
+}
+
+struct Planner<'a, 'm> {
+    at: &'a Moment<'m>,
+    current: HashMap<RecordKey, Stored>,
+    deposited: HashSet<RecordKey>,
+    touched: Vec<RecordKey>,
+    touched_set: HashSet<RecordKey>,
+    plan: Plan,
+}
+
+impl Planner<'_, '_> {
+    fn record_changes(&mut self, key: &RecordKey, changes: Vec<Change>, source_time: DateTime<Utc>) {
+        self.plan.outcome.events += changes.len() as u64;
+        self.plan.events.extend(changes.into_iter().map(|change| NewEvent {
+            record: key.clone(),
+            change,
+            source_time,
+        }));
+    }
+
+    fn put(&mut self, stored: Stored) {
+        let key = stored.record.key().clone();
+        if self.touched_set.insert(key.clone()) {
+            self.touched.push(key.clone());
+        }
+        self.current.insert(key, stored);
+    }
+
+    fn apply(&mut self, incoming: Incoming) {
+        let key = incoming.key().clone();
+        let old = self.current.get(&key);
+        if old.is_some_and(|o| incoming.source_time() < o.record.updated_at()) {
+            self.plan.outcome.stale += 1;
+            return;
+        }
+        let record = match (incoming, old) {
+            (Incoming::Upsert(r), _) => r,
+            (Incoming::Delete { at, .. }, Some(o)) => {
+                let mut r = o.record.clone();
+                r.mark_deleted(at);
+                r
+            }
+            (Incoming::Delete { .. }, None) => {
+                self.plan.outcome.unchanged += 1;
+                return;
+            }
+        };
+        if old.is_some_and(|o| o.record == record) {
+            self.plan.outcome.unchanged += 1;
+            return;
+        }
+        let status = status_of(&record, self.at, self.deposited.contains(&key));
+        let old_watched = old.map(|o| Watched::of(&o.record, &o.status));
+        let changes = diff(old_watched.as_ref(), &Watched::of(&record, &status));
+        if let Record::Invoice(inv) = &record {
+            let before = old.and_then(|o| match &o.record {
+                Record::Invoice(i) => Some(i.holders.clone()),
+                _ => None,
+            });
+            for kind in HolderKind::ALL {
+                let was = before.as_ref().and_then(|h| h.get(kind));
+                let now = inv.holders.get(kind);
+                if was != now {
+                    if let Some(id) = was {
+                        self.plan.links.push(LinkEdit::Remove(Holder { kind, id: id.clone() }, key.clone()));
+                    }
+                    if let Some(id) = now {
+                        self.plan.links.push(LinkEdit::Add(Holder { kind, id: id.clone() }, key.clone()));
+                    }
+                }
+            }
+        }
+        if old.is_some() {
+            self.plan.outcome.updated += 1;
+        } else {
+            self.plan.outcome.imported += 1;
+        }
+        let source_time = record.updated_at();
+        self.record_changes(&key, changes, source_time);
+        if let Record::Deposit(d) = &record {
+            self.deposit(d.key.clone(), d.payments.clone(), source_time);
+        }
+        self.put(Stored { record, status });
+    }
+
+    /// A deposit moves the payments it names out of Undeposited Funds.
+    fn deposit(&mut self, deposit: RecordKey, payments: Vec<RecordId>, at: DateTime<Utc>) {
+        for id in &payments {
+            let key = RecordKey::new(RecordKind::Payment, deposit.account.clone(), id.clone());
+            self.deposited.insert(key.clone());
+            let Some(stored) = self.current.get(&key) else { continue };
+            let status = status_of(&stored.record, self.at, true);
+            if status != stored.status {
+                let change =
+                    Change { property: Property::Status, old: Some(stored.status.clone()), new: Some(status.clone()) };
+                let record = stored.record.clone();
+                self.record_changes(&key, vec![change], at);
+                self.put(Stored { record, status });
+            }
+        }
+        self.plan.deposits.push((deposit, payments));
+    }
+
+    fn finish(mut self) -> Plan {
+        for key in self.touched {
+            if let Some(stored) = self.current.remove(&key) {
+                self.plan.rows.push(stored);
+            }
+        }
+        self.plan
+    }
+}
+
+/// Plans a batch against what is stored. Within the batch, later versions of a record see the
+/// earlier ones, so a batch holding several versions of one record applies them in order.
+pub fn plan_batch(existing: Existing, batch: Vec<Incoming>, at: &Moment<'_>) -> Plan {
+    let mut planner = Planner {
+        at,
+        current: existing.records,
+        deposited: existing.deposited,
+        touched: Vec::new(),
+        touched_set: HashSet::new(),
+        plan: Plan::default(),
+    };
+    for incoming in batch {
+        planner.apply(incoming);
+    }
+    planner.finish()
+}
+
+/// Plans a refresh: re-derives the status of `rows` for "today" and records each change that time
+/// made. Its source time is the start of the local day the status changed on (the day after the
+/// due date for `overdue`), or now when the change undoes one (a clock set back with `--now`).
+pub fn plan_refresh(rows: Vec<Stored>, at: &Moment<'_>) -> Plan {
+    let mut plan = Plan::default();
+    for stored in rows {
+        let key = stored.record.key().clone();
+        let status = status_of(&stored.record, at, stored.status == "deposited");
+        if status == stored.status {
+            continue;
+        }
+        let due = match &stored.record {
+            Record::Invoice(i) => i.due_date,
+            Record::Bill(b) => b.due_date,
+            _ => None,
+        };
+        let source_time = match due.and_then(|d| d.succ_opt()) {
+            Some(day) if status == "overdue" => at.calendar.day_start(&key.account, day),
+            _ => at.now,
+        };
+        let change = Change { property: Property::Status, old: Some(stored.status.clone()), new: Some(status.clone()) };
+        plan.events.push(NewEvent { record: key, change, source_time });
+        plan.outcome.events += 1;
+        plan.outcome.updated += 1;
+        plan.rows.push(Stored { record: stored.record, status });
+    }
+    plan
+}

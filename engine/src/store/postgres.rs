@@ -1,0 +1,53 @@
+//! The multi-node store: PostgreSQL. Writes that read-then-write records (import batches,
+//! refresh, links) take one transaction-scoped advisory lock, so nodes never interleave them.
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use std::str::FromStr;
+
+use super::StoreError;
+use super::imp::{CHUNK, sql_store};
+
+/// The advisory lock key that serialises record writes across nodes ("invf" in ASCII).
+const WRITE_LOCK: i64 = 0x696e_7666;
+
+/// The PostgreSQL store.
+#[derive(Clone)]
+pub struct PgStore {
+    pool: PgPool,
+}
+
+impl PgStore {
+    /// Connects to a `postgres://…` URL.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`] when the server is unreachable or refuses.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::connect_with(PgConnectOptions::from_str(url)?).await
+    }
+
+    /// Connects with explicit options (tests use a private `search_path`).
+    ///
+    /// # Errors
+    /// [`StoreError::Database`] when the server is unreachable or refuses.
+    pub async fn connect_with(options: PgConnectOptions) -> Result<Self, StoreError> {
+        let pool = PgPoolOptions::new().max_connections(8).connect_with(options).await?;
+        Ok(Self { pool })
+    }
+
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(WRITE_LOCK).execute(&mut *tx).await?;
+        Ok(tx)
+    }
+
+    fn migrator() -> sqlx::migrate::Migrator {
+        sqlx::migrate!("../migrations/postgres")
+    }
+
+    /// Closes the pool.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+sql_store!(PgStore, sqlx::Postgres, postgres);
