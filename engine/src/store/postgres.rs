@@ -44,6 +44,15 @@ impl PgStore {
         sqlx::migrate!("../migrations/postgres")
     }
 
+    /// Runs one administrative statement (schema set-up in tests and tools); never user input.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`] when the server refuses it.
+    pub async fn raw_execute(&self, sql: &str) -> Result<(), StoreError> {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned())).execute(&self.pool).await?;
+        Ok(())
+    }
+
     /// Closes the pool.
     pub async fn close(&self) {
         self.pool.close().await;

@@ -1,0 +1,366 @@
+//! The store contract: every behaviour the engine relies on, run against SQLite and PostgreSQL.
+//!
+//! PostgreSQL runs when `TEST_DATABASE_URL` is set (`.ci/run` sets it); each test gets a schema of
+//! its own, dropped at the end. Without it, each PostgreSQL test prints
+//! "skipped: TEST_DATABASE_URL not set" and passes.
+
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use invoiceflow::store::{Calendar, EventQuery, InvoiceQuery, LinkChange, Moment, PgStore, SqliteStore, Store, Stored};
+use invoiceflow_rules::parse::{Incoming, Item, ParseContext, parse_value};
+use invoiceflow_rules::{
+    AccountName, Currency, Holder, HolderId, HolderKind, Property, RecordId, RecordKey, RecordKind,
+};
+use serde_json::json;
+
+/// Every company is in UTC; "today" is fixed.
+struct Fixed(NaiveDate);
+
+impl Calendar for Fixed {
+    fn today(&self, _: &AccountName) -> NaiveDate {
+        self.0
+    }
+    fn day_start(&self, _: &AccountName, day: NaiveDate) -> DateTime<Utc> {
+        day.and_hms_opt(0, 0, 0).unwrap().and_utc()
+    }
+}
+
+fn day(text: &str) -> NaiveDate {
+    NaiveDate::from_str(text).unwrap()
+}
+
+fn at(text: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc)
+}
+
+/// Parses canonical JSON records (account `acme`, home currency USD).
+fn records(values: &[serde_json::Value]) -> Vec<Incoming> {
+    let account = AccountName::new("acme").unwrap();
+    let usd = |_: &AccountName| Currency::from_code("USD").unwrap();
+    let ctx = ParseContext { account: &account, home_currency: &usd, received_at: at("2026-11-01T00:00:00Z") };
+    values
+        .iter()
+        .flat_map(|v| parse_value(v.clone(), &ctx))
+        .map(|item| match item {
+            Item::Record(r) => r,
+            other => panic!("test record refused: {other:?}"),
+        })
+        .collect()
+}
+
+fn invoice(id: &str, balance: &str, updated_at: &str) -> serde_json::Value {
+    json!({"id": id, "number": format!("N{id}"), "customer": "Amy's Bird Sanctuary", "recipient": "amy@example.com",
+        "amount": "150.00", "balance": balance, "currency": "USD", "txn_date": "2026-10-01", "due_date": "2026-11-20",
+        "email_status": "EmailSent", "updated_at": updated_at})
+}
+
+fn key(kind: RecordKind, id: &str) -> RecordKey {
+    RecordKey::new(kind, AccountName::new("acme").unwrap(), RecordId::new(id).unwrap())
+}
+
+fn deal(id: &str) -> Holder {
+    Holder { kind: HolderKind::Deal, id: HolderId::new(id).unwrap() }
+}
+
+async fn apply<S: Store>(
+    store: &S,
+    today: &str,
+    now: &str,
+    values: &[serde_json::Value],
+) -> invoiceflow::store::Outcome {
+    let cal = Fixed(day(today));
+    store.apply(records(values), &Moment { now: at(now), calendar: &cal }).await.unwrap()
+}
+
+async fn events_of<S: Store>(store: &S, k: &RecordKey) -> Vec<invoiceflow::store::Event> {
+    store.events(&EventQuery { record: Some(k.clone()), after_seq: None, limit: 1000 }).await.unwrap()
+}
+
+async fn one<S: Store>(store: &S, k: &RecordKey) -> Stored {
+    let mut found = store.find(k.kind, &k.id, Some(&k.account)).await.unwrap();
+    assert_eq!(found.len(), 1, "expected exactly one {k}");
+    found.remove(0)
+}
+
+// ---- the contract ------------------------------------------------------------------------------
+
+async fn imports_new_records_with_one_creation_event<S: Store>(s: &S) {
+    let o = apply(s, "2026-11-10", "2026-11-10T12:00:00Z", &[invoice("1", "150.00", "2026-11-01T10:00:00Z")]).await;
+    assert_eq!((o.imported, o.updated, o.unchanged, o.stale, o.events), (1, 0, 0, 0, 1));
+    let k = key(RecordKind::Invoice, "1");
+    assert_eq!(one(s, &k).await.status, "sent");
+    let events = events_of(s, &k).await;
+    assert_eq!(events.len(), 1);
+    let e = &events[0];
+    assert_eq!((e.property, e.old.as_deref(), e.new.as_deref()), (Property::Lifecycle, None, Some("active")));
+    assert_eq!(e.source_time, at("2026-11-01T10:00:00Z"));
+    assert_eq!(e.ingest_time, at("2026-11-10T12:00:00Z"));
+}
+
+async fn reimporting_identical_data_adds_no_events<S: Store>(s: &S) {
+    let batch = [invoice("1", "150.00", "2026-11-01T10:00:00Z"), invoice("2", "50.00", "2026-11-01T10:00:00Z")];
+    apply(s, "2026-11-10", "2026-11-10T12:00:00Z", &batch).await;
+    let before = s.events(&EventQuery { limit: 1000, ..Default::default() }).await.unwrap().len();
+    let o = apply(s, "2026-11-10", "2026-11-11T12:00:00Z", &batch).await;
+    assert_eq!((o.imported, o.updated, o.unchanged, o.events), (0, 0, 2, 0));
+    let after = s.events(&EventQuery { limit: 1000, ..Default::default() }).await.unwrap().len();
+    assert_eq!(before, after);
+}
+
+async fn an_older_update_is_stale_and_ignored<S: Store>(s: &S) {
+    apply(s, "2026-11-10", "2026-11-10T12:00:00Z", &[invoice("1", "100.00", "2026-11-05T10:00:00Z")]).await;
+    let o = apply(s, "2026-11-10", "2026-11-10T13:00:00Z", &[invoice("1", "0.00", "2026-11-04T10:00:00Z")]).await;
+    assert_eq!((o.stale, o.updated, o.events), (1, 0, 0));
+    let stored = one(s, &key(RecordKind::Invoice, "1")).await;
+    assert_eq!(stored.status, "partially_paid");
+}
+
+async fn an_update_records_each_watched_change<S: Store>(s: &S) {
+    let k = key(RecordKind::Invoice, "1");
+    apply(s, "2026-11-10", "2026-11-10T12:00:00Z", &[invoice("1", "150.00", "2026-11-01T10:00:00Z")]).await;
+    let o = apply(s, "2026-11-10", "2026-11-12T08:00:00Z", &[invoice("1", "0.00", "2026-11-11T09:30:00Z")]).await;
+    assert_eq!((o.updated, o.events), (1, 2));
+    let events = events_of(s, &k).await;
+    let changes: Vec<_> = events[1..].iter().map(|e| (e.property, e.old.as_deref(), e.new.as_deref())).collect();
+    assert_eq!(
+        changes,
+        vec![(Property::Balance, Some("150.00"), Some("0.00")), (Property::Status, Some("sent"), Some("paid"))]
+    );
+    assert!(events[1..].iter().all(|e| e.source_time == at("2026-11-11T09:30:00Z")));
+    assert!(events[1..].iter().all(|e| e.ingest_time == at("2026-11-12T08:00:00Z")));
+    assert_eq!(one(s, &k).await.status, "paid");
+}
+
+async fn several_versions_in_one_batch_apply_in_order<S: Store>(s: &S) {
+    let batch = [
+        invoice("1", "150.00", "2026-11-01T10:00:00Z"),
+        invoice("1", "100.00", "2026-11-02T10:00:00Z"),
+        invoice("1", "120.00", "2026-11-01T12:00:00Z"),
+    ];
+    let o = apply(s, "2026-11-10", "2026-11-10T12:00:00Z", &batch).await;
+    assert_eq!((o.imported, o.updated, o.stale), (1, 1, 1));
+    let stored = one(s, &key(RecordKind::Invoice, "1")).await;
+    let invoiceflow_rules::Record::Invoice(inv) = stored.record else { panic!("not an invoice") };
+    assert_eq!(inv.balance.amount_string(), "100.00");
+}
+
+async fn deal_id_field_links_and_relinks<S: Store>(s: &S) {
+    let mut v = invoice("1", "150.00", "2026-11-01T10:00:00Z");
+    v["deal_id"] = json!("deal-1");
+    apply(s, "2026-11-10", "2026-11-10T12:00:00Z", &[v.clone()]).await;
+    let k = key(RecordKind::Invoice, "1");
+    assert_eq!(s.holders_of(std::slice::from_ref(&k)).await.unwrap(), vec![(k.clone(), deal("deal-1"))]);
+    v["deal_id"] = json!("deal-2");
+    v["updated_at"] = json!("2026-11-02T10:00:00Z");
+    apply(s, "2026-11-10", "2026-11-10T13:00:00Z", &[v]).await;
+    assert_eq!(s.holders_of(std::slice::from_ref(&k)).await.unwrap(), vec![(k.clone(), deal("deal-2"))]);
+    let of_deal = |d: &str| InvoiceQuery { holder: Some(deal(d)), limit: 10, ..Default::default() };
+    assert!(s.invoices(&of_deal("deal-1")).await.unwrap().is_empty());
+    assert_eq!(s.invoices(&of_deal("deal-2")).await.unwrap().len(), 1);
+    let last = events_of(s, &k).await.pop().unwrap();
+    assert_eq!(
+        (last.property, last.old.as_deref(), last.new.as_deref()),
+        (Property::DealId, Some("deal-1"), Some("deal-2"))
+    );
+}
+
+async fn manual_link_and_unlink_record_events<S: Store>(s: &S) {
+    apply(s, "2026-11-10", "2026-11-10T12:00:00Z", &[invoice("1", "150.00", "2026-11-01T10:00:00Z")]).await;
+    let k = key(RecordKind::Invoice, "1");
+    let now = at("2026-11-10T14:00:00Z");
+    assert_eq!(s.link(&deal("deal-9"), &k, now).await.unwrap(), LinkChange::Done);
+    assert_eq!(s.link(&deal("deal-9"), &k, now).await.unwrap(), LinkChange::AlreadySo);
+    let q = InvoiceQuery { holder: Some(deal("deal-9")), limit: 10, ..Default::default() };
+    assert_eq!(s.invoices(&q).await.unwrap().len(), 1);
+    assert_eq!(s.unlink(&deal("deal-9"), &k, now).await.unwrap(), LinkChange::Done);
+    assert_eq!(s.unlink(&deal("deal-9"), &k, now).await.unwrap(), LinkChange::AlreadySo);
+    assert!(s.invoices(&q).await.unwrap().is_empty());
+    let links: Vec<_> =
+        events_of(s, &k).await.into_iter().filter(|e| e.property == Property::DealId).map(|e| (e.old, e.new)).collect();
+    assert_eq!(links, vec![(None, Some("deal-9".to_owned())), (Some("deal-9".to_owned()), None)]);
+}
+
+async fn refresh_records_overdue_once<S: Store>(s: &S) {
+    apply(s, "2026-11-19", "2026-11-19T12:00:00Z", &[invoice("1", "150.00", "2026-11-01T10:00:00Z")]).await;
+    let k = key(RecordKind::Invoice, "1");
+    let cal = Fixed(day("2026-11-22"));
+    let moment = Moment { now: at("2026-11-22T06:00:00Z"), calendar: &cal };
+    let o = s.refresh(&moment).await.unwrap();
+    assert_eq!(o.events, 1);
+    let e = events_of(s, &k).await.pop().unwrap();
+    assert_eq!((e.property, e.old.as_deref(), e.new.as_deref()), (Property::Status, Some("sent"), Some("overdue")));
+    assert_eq!(
+        e.source_time,
+        Utc.with_ymd_and_hms(2026, 11, 21, 0, 0, 0).unwrap(),
+        "overdue from the day after the due date"
+    );
+    assert_eq!(one(s, &k).await.status, "overdue");
+    assert_eq!(s.refresh(&moment).await.unwrap().events, 0, "a second refresh records nothing");
+    // Paid invoices and invoices not yet due are left alone.
+    apply(s, "2026-11-22", "2026-11-22T07:00:00Z", &[invoice("2", "0.00", "2026-11-01T10:00:00Z")]).await;
+    assert_eq!(s.refresh(&moment).await.unwrap().events, 0);
+}
+
+async fn deletion_voids_and_records_lifecycle<S: Store>(s: &S) {
+    apply(s, "2026-11-10", "2026-11-10T12:00:00Z", &[invoice("1", "150.00", "2026-11-01T10:00:00Z")]).await;
+    let deleted = json!({"id": "1", "deleted": true, "updated_at": "2026-11-03T10:00:00Z"});
+    let o = apply(s, "2026-11-10", "2026-11-10T13:00:00Z", &[deleted]).await;
+    assert_eq!(o.updated, 1);
+    let k = key(RecordKind::Invoice, "1");
+    assert_eq!(one(s, &k).await.status, "voided");
+    let changes: Vec<_> = events_of(s, &k).await[1..].iter().map(|e| (e.property, e.new.clone())).collect();
+    assert_eq!(changes, vec![(Property::Lifecycle, Some("deleted".into())), (Property::Status, Some("voided".into()))]);
+    let unknown = json!({"id": "404", "deleted": true});
+    assert_eq!(apply(s, "2026-11-10", "2026-11-10T13:00:00Z", &[unknown]).await.unchanged, 1);
+}
+
+fn payment(id: &str) -> serde_json::Value {
+    json!({"type": "payment", "id": id, "customer": "Amy", "amount": "150.00", "txn_date": "2026-11-05",
+        "invoices": ["1"], "updated_at": "2026-11-05T10:00:00Z"})
+}
+
+fn deposit(id: &str, payments: &[&str]) -> serde_json::Value {
+    json!({"type": "deposit", "id": id, "amount": "150.00", "txn_date": "2026-11-07", "deposit_account": "Checking",
+        "payments": payments, "updated_at": "2026-11-07T10:00:00Z"})
+}
+
+async fn deposit_moves_payment_out_of_undeposited_funds<S: Store>(s: &S) {
+    apply(s, "2026-11-06", "2026-11-06T12:00:00Z", &[payment("p1")]).await;
+    let p1 = key(RecordKind::Payment, "p1");
+    assert_eq!(one(s, &p1).await.status, "undeposited");
+    apply(s, "2026-11-07", "2026-11-07T12:00:00Z", &[deposit("d1", &["p1"])]).await;
+    assert_eq!(one(s, &p1).await.status, "deposited");
+    let e = events_of(s, &p1).await.pop().unwrap();
+    assert_eq!(
+        (e.property, e.old.as_deref(), e.new.as_deref()),
+        (Property::Status, Some("undeposited"), Some("deposited"))
+    );
+    // A deposit seen before its payment still counts.
+    apply(s, "2026-11-07", "2026-11-07T12:00:00Z", &[deposit("d2", &["p2"])]).await;
+    apply(s, "2026-11-08", "2026-11-08T12:00:00Z", &[payment("p2")]).await;
+    assert_eq!(one(s, &key(RecordKind::Payment, "p2")).await.status, "deposited");
+}
+
+async fn invoices_page_in_key_order<S: Store>(s: &S) {
+    let batch: Vec<_> = (1..=25).map(|i| invoice(&format!("{i:03}"), "150.00", "2026-11-01T10:00:00Z")).collect();
+    apply(s, "2026-11-10", "2026-11-10T12:00:00Z", &batch).await;
+    let mut q = InvoiceQuery { limit: 10, ..Default::default() };
+    let mut seen = Vec::new();
+    loop {
+        let page = s.invoices(&q).await.unwrap();
+        let Some(last) = page.last() else { break };
+        q.after = Some((last.record.key().account.clone(), last.record.key().id.clone()));
+        seen.extend(page.iter().map(|p| p.record.key().id.to_string()));
+    }
+    let expected: Vec<String> = (1..=25).map(|i| format!("{i:03}")).collect();
+    assert_eq!(seen, expected);
+}
+
+async fn find_tells_companies_apart<S: Store>(s: &S) {
+    let mut other = invoice("1", "10.00", "2026-11-01T10:00:00Z");
+    other["account"] = json!("other");
+    apply(s, "2026-11-10", "2026-11-10T12:00:00Z", &[invoice("1", "150.00", "2026-11-01T10:00:00Z"), other]).await;
+    let id = RecordId::new("1").unwrap();
+    assert_eq!(s.find(RecordKind::Invoice, &id, None).await.unwrap().len(), 2);
+    let only = s.find(RecordKind::Invoice, &id, Some(&AccountName::new("other").unwrap())).await.unwrap();
+    assert_eq!(only.len(), 1);
+    assert_eq!(only[0].record.key().account.as_str(), "other");
+    assert!(s.find(RecordKind::Bill, &id, None).await.unwrap().is_empty());
+}
+
+async fn migrating_twice_is_harmless<S: Store>(s: &S) {
+    s.migrate().await.unwrap();
+    s.migrate().await.unwrap();
+}
+
+// ---- the two backends --------------------------------------------------------------------------
+
+async fn sqlite() -> (tempfile::TempDir, SqliteStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("contract.db").display());
+    let store = SqliteStore::connect(&url).await.unwrap();
+    store.migrate().await.unwrap();
+    (dir, store)
+}
+
+struct Pg {
+    store: PgStore,
+    admin: PgStore,
+    schema: String,
+}
+
+async fn postgres(test: &str) -> Option<Pg> {
+    static SEQ: AtomicU32 = AtomicU32::new(0);
+    let Ok(url) = std::env::var("TEST_DATABASE_URL") else {
+        eprintln!("skipped: TEST_DATABASE_URL not set ({test} on PostgreSQL)");
+        return None;
+    };
+    let schema = format!("contract_{}_{}_{}", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed), test);
+    let options = sqlx::postgres::PgConnectOptions::from_str(&url).unwrap();
+    let admin = PgStore::connect_with(options.clone()).await.unwrap();
+    admin.execute_admin(&format!("CREATE SCHEMA \"{schema}\"")).await;
+    let store = PgStore::connect_with(options.options([("search_path", schema.as_str())])).await.unwrap();
+    store.migrate().await.unwrap();
+    Some(Pg { store, admin, schema })
+}
+
+impl Pg {
+    async fn drop(self) {
+        self.store.close().await;
+        self.admin.execute_admin(&format!("DROP SCHEMA \"{}\" CASCADE", self.schema)).await;
+        self.admin.close().await;
+    }
+}
+
+trait Admin {
+    async fn execute_admin(&self, sql: &str);
+}
+
+impl Admin for PgStore {
+    async fn execute_admin(&self, sql: &str) {
+        self.raw_execute(sql).await.unwrap();
+    }
+}
+
+macro_rules! contract {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let (_dir, store) = super::sqlite().await;
+                    super::$name(&store).await;
+                }
+            )*
+        }
+
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let Some(pg) = super::postgres(stringify!($name)).await else { return };
+                    super::$name(&pg.store).await;
+                    pg.drop().await;
+                }
+            )*
+        }
+    };
+}
+
+contract!(
+    imports_new_records_with_one_creation_event,
+    reimporting_identical_data_adds_no_events,
+    an_older_update_is_stale_and_ignored,
+    an_update_records_each_watched_change,
+    several_versions_in_one_batch_apply_in_order,
+    deal_id_field_links_and_relinks,
+    manual_link_and_unlink_record_events,
+    refresh_records_overdue_once,
+    deletion_voids_and_records_lifecycle,
+    deposit_moves_payment_out_of_undeposited_funds,
+    invoices_page_in_key_order,
+    find_tells_companies_apart,
+    migrating_twice_is_harmless,
+);
