@@ -7,10 +7,10 @@ CREATE TABLE records (
     due_date   TEXT,                        -- YYYY-MM-DD
     updated_at BIGINT  NOT NULL,            -- source time, microseconds since the epoch
     currency   TEXT    NOT NULL,
-    body       JSONB   NOT NULL,            -- the whole record
+    body       TEXT    NOT NULL,            -- the whole record, JSON
     PRIMARY KEY (kind, account, id)
 );
-CREATE INDEX records_by_status_due ON records (account, kind, status, due_date);
+CREATE INDEX records_by_status_due ON records (status, due_date);
 
 CREATE TABLE events (
     seq         BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,

@@ -10,7 +10,7 @@ CREATE TABLE records (
     body       TEXT    NOT NULL,            -- the whole record, JSON
     PRIMARY KEY (kind, account, id)
 );
-CREATE INDEX records_by_status_due ON records (account, kind, status, due_date);
+CREATE INDEX records_by_status_due ON records (status, due_date);
 
 CREATE TABLE events (
     seq         INTEGER PRIMARY KEY,

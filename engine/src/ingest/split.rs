@@ -92,75 +92,100 @@ impl<R: BufRead> Splitter<R> {
         self.ready.push_back(piece);
     }
 
-    fn push(&mut self, open: &mut Open, b: u8) {
-        open.size += 1;
-        if open.size <= self.max_bytes as u64 {
-            open.bytes.push(b);
-        } else if !open.bytes.is_empty() {
-            open.bytes = Vec::new();
-        }
-    }
-
     fn feed(&mut self, chunk: &[u8]) {
-        for &b in chunk {
-            let line_start = std::mem::replace(&mut self.at_line_start, false);
-            if b == b'\n' {
-                self.line += 1;
-                self.at_line_start = true;
-            }
+        let mut i = 0;
+        while i < chunk.len() {
             let Some(mut open) = self.current.take() else {
-                if !b.is_ascii_whitespace() {
-                    let mut open = Open::new(self.line, b == b'{' || b == b'[');
-                    self.scan(&mut open, b);
-                    self.settle(open);
+                // Between values: skip white space, counting lines.
+                let b = chunk[i];
+                if b.is_ascii_whitespace() {
+                    self.newline_if(b);
+                    i += 1;
+                    continue;
                 }
+                self.current = Some(Open::new(self.line, b == b'{' || b == b'['));
                 continue;
             };
-            if line_start && open.structural && open.depth > 0 && !open.in_string && (b == b'{' || b == b'[') {
+            // Inside a value: a tight scan over the slice, state in locals.
+            let start = i;
+            let mut ended = false;
+            let mut restart = false;
+            let (mut depth, mut in_string, mut escaped) = (open.depth, open.in_string, open.escaped);
+            while i < chunk.len() {
+                let b = chunk[i];
+                let line_start = std::mem::replace(&mut self.at_line_start, false);
+                if b == b'\n' {
+                    self.line += 1;
+                    self.at_line_start = true;
+                    if !open.structural || in_string {
+                        // The line break ends the value; it is counted, so step over it.
+                        ended = true;
+                        i += 1;
+                        break;
+                    }
+                } else if line_start && open.structural && depth > 0 && !in_string && (b == b'{' || b == b'[') {
+                    restart = true;
+                    break;
+                }
+                i += 1;
+                if !open.structural {
+                    continue;
+                }
+                if in_string {
+                    if escaped {
+                        escaped = false;
+                    } else if b == b'\\' {
+                        escaped = true;
+                    } else if b == b'"' {
+                        in_string = false;
+                    }
+                    continue;
+                }
+                match b {
+                    b'"' => in_string = true,
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth = depth.saturating_sub(1);
+                        if depth == 0 {
+                            ended = true;
+                            break;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            let end = if ended && i > start && chunk[i - 1] == b'\n' { i - 1 } else { i };
+            self.append(&mut open, &chunk[start..end]);
+            (open.depth, open.in_string, open.escaped) = (depth, in_string, escaped);
+            if restart {
+                // An unindented `{` while a value is open: the open one is incomplete.
                 self.ready.push_back(Piece::Incomplete { line: open.line, at_end: false });
-                let mut fresh = Open::new(self.line, true);
-                self.scan(&mut fresh, b);
-                self.settle(fresh);
+                self.at_line_start = true;
                 continue;
             }
-            if b == b'\n' && (!open.structural || open.in_string) {
+            if ended {
                 self.finish(open);
-                continue;
+            } else {
+                self.current = Some(open);
             }
-            self.scan(&mut open, b);
-            self.settle(open);
         }
     }
 
-    /// Keeps `open` as the current value, or finishes it when its last bracket closed.
-    fn settle(&mut self, open: Open) {
-        if open.structural && open.depth == 0 {
-            self.finish(open);
+    fn newline_if(&mut self, b: u8) {
+        if b == b'\n' {
+            self.line += 1;
+            self.at_line_start = true;
         } else {
-            self.current = Some(open);
+            self.at_line_start = false;
         }
     }
 
-    fn scan(&mut self, open: &mut Open, b: u8) {
-        self.push(open, b);
-        if !open.structural {
-            return;
-        }
-        if open.in_string {
-            if open.escaped {
-                open.escaped = false;
-            } else if b == b'\\' {
-                open.escaped = true;
-            } else if b == b'"' {
-                open.in_string = false;
-            }
-            return;
-        }
-        match b {
-            b'"' => open.in_string = true,
-            b'{' | b'[' => open.depth += 1,
-            b'}' | b']' => open.depth = open.depth.saturating_sub(1),
-            _ => {}
+    fn append(&self, open: &mut Open, bytes: &[u8]) {
+        open.size += bytes.len() as u64;
+        if open.size <= self.max_bytes as u64 {
+            open.bytes.extend_from_slice(bytes);
+        } else if !open.bytes.is_empty() {
+            open.bytes = Vec::new();
         }
     }
 

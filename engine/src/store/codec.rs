@@ -2,12 +2,11 @@
 //! record as JSON in `body`.
 
 use invoiceflow_rules::{Record, RecordKind};
-use serde::Serialize;
 
 use super::{StoreError, Stored};
 
-/// A `records` row, ready to bind (SQLite: as one element of a JSON array).
-#[derive(Debug, Serialize)]
+/// A `records` row, ready to bind (SQLite: as one object of a JSON array).
+#[derive(Debug, serde::Serialize)]
 pub(crate) struct Row {
     pub(crate) kind: &'static str,
     pub(crate) account: String,
@@ -16,7 +15,7 @@ pub(crate) struct Row {
     pub(crate) due_date: Option<String>,
     pub(crate) updated_at: i64,
     pub(crate) currency: &'static str,
-    pub(crate) body: serde_json::Value,
+    pub(crate) body: String,
 }
 
 pub(crate) fn encode(stored: &Stored) -> Result<Row, StoreError> {
@@ -29,7 +28,7 @@ pub(crate) fn encode(stored: &Stored) -> Result<Row, StoreError> {
         Record::Deposit(d) => (None, d.amount.currency),
     };
     let body =
-        serde_json::to_value(r).map_err(|e| StoreError::Corrupt { what: key.to_string(), reason: e.to_string() })?;
+        serde_json::to_string(r).map_err(|e| StoreError::Corrupt { what: key.to_string(), reason: e.to_string() })?;
     Ok(Row {
         kind: key.kind.as_str(),
         account: key.account.to_string(),

@@ -70,9 +70,11 @@ macro_rules! sql_store {
                 use $crate::store::plan::LinkEdit;
                 use $crate::store::sql;
                 let rows = plan.rows.iter().map($crate::store::codec::encode).collect::<Result<Vec<_>, _>>()?;
+                let t = std::time::Instant::now();
                 for chunk in rows.chunks(CHUNK) {
-                    sqlx::query(sql::UPSERT.$dialect).bind(json_rows(chunk)?).execute(&mut **tx).await?;
+                    Self::upsert_chunk(tx, chunk).await?;
                 }
+                tracing::trace!(ms = t.elapsed().as_millis() as u64, "upsert");
                 let events: Vec<serde_json::Value> = plan
                     .events
                     .iter()
@@ -88,6 +90,7 @@ macro_rules! sql_store {
                         ])
                     })
                     .collect();
+                let t = std::time::Instant::now();
                 for chunk in events.chunks(CHUNK) {
                     sqlx::query(sql::INSERT_EVENTS.$dialect)
                         .bind(json_rows(chunk)?)
@@ -95,6 +98,7 @@ macro_rules! sql_store {
                         .execute(&mut **tx)
                         .await?;
                 }
+                tracing::trace!(ms = t.elapsed().as_millis() as u64, "events");
                 let link = |h: &invoiceflow_rules::Holder, k: &invoiceflow_rules::RecordKey| {
                     [h.kind.as_str().to_owned(), h.id.to_string(), k.account.to_string(), k.id.to_string()]
                 };
@@ -117,9 +121,11 @@ macro_rules! sql_store {
                 for chunk in removes.chunks(CHUNK) {
                     sqlx::query(sql::REMOVE_LINKS.$dialect).bind(json_rows(chunk)?).execute(&mut **tx).await?;
                 }
+                let t = std::time::Instant::now();
                 for chunk in adds.chunks(CHUNK) {
                     sqlx::query(sql::ADD_LINKS.$dialect).bind(json_rows(chunk)?).execute(&mut **tx).await?;
                 }
+                tracing::trace!(ms = t.elapsed().as_millis() as u64, "links");
                 if !plan.deposits.is_empty() {
                     let cleared: Vec<[&str; 2]> =
                         plan.deposits.iter().map(|(d, _)| [d.account.as_str(), d.id.as_str()]).collect();
@@ -179,11 +185,24 @@ macro_rules! sql_store {
                 batch: Vec<invoiceflow_rules::parse::Incoming>,
                 at: &$crate::store::Moment<'_>,
             ) -> Result<$crate::store::Outcome, $crate::store::StoreError> {
+                let started = std::time::Instant::now();
                 let mut tx = self.begin_write().await?;
                 let existing = Self::load_existing(&mut tx, &batch).await?;
+                let loaded = started.elapsed();
                 let plan = $crate::store::plan::plan_batch(existing, batch, at);
+                let planned = started.elapsed();
                 Self::write_plan(&mut tx, &plan, at.now).await?;
+                let written = started.elapsed();
                 tx.commit().await?;
+                tracing::debug!(
+                    rows = plan.rows.len(),
+                    events = plan.events.len(),
+                    load_ms = loaded.as_millis() as u64,
+                    plan_ms = (planned - loaded).as_millis() as u64,
+                    write_ms = (written - planned).as_millis() as u64,
+                    commit_ms = (started.elapsed() - written).as_millis() as u64,
+                    "batch applied"
+                );
                 Ok(plan.outcome)
             }
 

@@ -30,6 +30,9 @@ impl PgStore {
     /// # Errors
     /// [`StoreError::Database`] when the server is unreachable or refuses.
     pub async fn connect_with(options: PgConnectOptions) -> Result<Self, StoreError> {
+        // Batch statements join a JSON array against large tables. A generic plan cached while a
+        // table was empty would keep scanning it whole as it grows: plan each execution instead.
+        let options = options.options([("plan_cache_mode", "force_custom_plan")]);
         let pool = PgPoolOptions::new().max_connections(8).connect_with(options).await?;
         Ok(Self { pool })
     }
@@ -38,6 +41,26 @@ impl PgStore {
         let mut tx = self.pool.begin().await?;
         sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(WRITE_LOCK).execute(&mut *tx).await?;
         Ok(tx)
+    }
+
+    async fn upsert_chunk(
+        tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
+        rows: &[super::codec::Row],
+    ) -> Result<(), StoreError> {
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(super::sql::postgres_upsert(rows.len())));
+        for row in rows {
+            query = query
+                .bind(row.kind)
+                .bind(row.account.as_str())
+                .bind(row.id.as_str())
+                .bind(row.status.as_str())
+                .bind(row.due_date.as_deref())
+                .bind(row.updated_at)
+                .bind(row.currency)
+                .bind(row.body.as_str());
+        }
+        query.execute(&mut **tx).await?;
+        Ok(())
     }
 
     fn migrator() -> sqlx::migrate::Migrator {

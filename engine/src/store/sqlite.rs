@@ -26,13 +26,25 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(30))
-            .foreign_keys(true);
+            .foreign_keys(true)
+            // 64 MiB of page cache (SQLite's default is 2 MiB): index inserts with random keys
+            // (links by deal, status index) stay in memory during a large import.
+            .pragma("cache_size", "-65536")
+            .pragma("temp_store", "memory");
         let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
         Ok(Self { pool })
     }
 
     async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
         self.pool.begin_with("BEGIN IMMEDIATE").await
+    }
+
+    async fn upsert_chunk(
+        tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+        rows: &[super::codec::Row],
+    ) -> Result<(), StoreError> {
+        sqlx::query(super::sql::SQLITE_UPSERT).bind(super::imp::json_rows(rows)?).execute(&mut **tx).await?;
+        Ok(())
     }
 
     fn migrator() -> sqlx::migrate::Migrator {

@@ -1,5 +1,7 @@
 //! Integration tests of the engine: the store contract on both backends, and the command line as
 //! a user runs it.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test helpers fail loudly on purpose")]
+
 mod cli;
 mod store_contract;
