@@ -32,7 +32,7 @@ CREATE TABLE links (
     invoice_id  TEXT NOT NULL,
     origin      TEXT NOT NULL CHECK (origin IN ('record', 'manual')),
     PRIMARY KEY (holder_kind, holder_id, account, invoice_id)
-);
+) WITHOUT ROWID;
 CREATE INDEX links_by_invoice ON links (account, invoice_id);
 
 CREATE TABLE deposit_payments (
@@ -40,5 +40,5 @@ CREATE TABLE deposit_payments (
     deposit_id TEXT NOT NULL,
     payment_id TEXT NOT NULL,
     PRIMARY KEY (account, deposit_id, payment_id)
-);
+) WITHOUT ROWID;
 CREATE INDEX deposit_payments_by_payment ON deposit_payments (account, payment_id);

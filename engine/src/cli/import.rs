@@ -68,8 +68,10 @@ pub(crate) async fn run<S: Store>(args: ImportArgs, env: &Env, store: &S) -> any
         Some(a) => Env::parse_account(a)?,
         None => env.config.companies.default_account(),
     };
-    if !env.config.companies.is_empty() && !env.config.companies.is_configured(&account) {
-        eprintln!("warning: company {account:?} is not configured: it uses the [company] defaults");
+    if args.account.is_some() && !env.config.companies.is_empty() && !env.config.companies.is_configured(&account) {
+        eprintln!(
+            "warning: company {account} is not configured under [quickbooks.{account}]: it uses the [company] defaults"
+        );
     }
     let started = Instant::now();
     let mut total = Summary::default();

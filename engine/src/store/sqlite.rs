@@ -27,11 +27,17 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(30))
             .foreign_keys(true)
-            // 64 MiB of page cache (SQLite's default is 2 MiB): index inserts with random keys
-            // (links by deal, status index) stay in memory during a large import.
+            // 64 MiB of page cache (SQLite's default is 2 MiB): index pages written in random
+            // order (links by deal) stay in memory during a large import.
             .pragma("cache_size", "-65536")
-            .pragma("temp_store", "memory");
-        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
+            .pragma("temp_store", "memory")
+            // Checkpoint the WAL every 16,384 pages (64 MiB) instead of 1,000: index pages written
+            // in random order (links by deal) are then copied back once per checkpoint, not each
+            // time they change. The WAL file may grow to about that size.
+            .pragma("wal_autocheckpoint", "16384");
+        // One connection: SQLite has one writer anyway, and every connection keeps a page cache
+        // of its own (a pool rotates through its connections, so each would grow to full size).
+        let pool = SqlitePoolOptions::new().max_connections(1).connect_with(options).await?;
         Ok(Self { pool })
     }
 
