@@ -27,7 +27,7 @@ use invoiceflow_rules::{AccountName, HolderKind};
 /// invoiceflow — watch the invoice properties of your deals as they change in QuickBooks Online,
 /// and act on them.
 #[derive(Debug, Parser)]
-#[command(name = "invoiceflow", version, about, long_about = None)]
+#[command(name = "invoiceflow", version, about, long_about = None, args_override_self = true)]
 pub struct Args {
     /// Configuration file (default: none; every key has a default).
     #[arg(long, global = true, env = "INVOICEFLOW_CONFIG", value_name = "PATH")]
