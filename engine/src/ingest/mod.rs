@@ -1,8 +1,10 @@
 //! `invoiceflow import`: streams JSON from files or standard input into the store.
 //!
 //! A reader thread splits and parses (CPU work) while the async side writes batches (database
-//! work), so the two overlap. Each batch is one transaction: a failure loses nothing already
-//! committed. Rejections are reported with their file and line as they are found.
+//! work), so the two overlap. Batches of [`BATCH`] records are written in transactions of at most
+//! [`BATCHES_PER_COMMIT`] batches or [`COMMIT_EVERY`] of work, whichever comes first: a failure
+//! loses only the current transaction, never what was committed before. Rejections are reported
+//! with their file and line as they are found.
 
 pub mod split;
 
@@ -14,11 +16,17 @@ use invoiceflow_rules::parse::{Incoming, Item, ParseContext, Rejection, parse_va
 use tokio::sync::mpsc;
 
 use crate::config::Companies;
-use crate::store::{Moment, Outcome, Store, StoreError};
+use crate::store::{Moment, Outcome, Store, StoreError, Writer};
 use split::{Piece, Splitter};
 
 /// Records per transaction.
 pub const BATCH: usize = 2000;
+
+/// Batches per transaction at most.
+pub const BATCHES_PER_COMMIT: usize = 25;
+
+/// A transaction is committed once it has been open this long.
+pub const COMMIT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The largest JSON value accepted (a record, or a whole QueryResponse/CDCResponse page).
 pub const MAX_VALUE_BYTES: usize = 8 * 1024 * 1024;
@@ -230,11 +238,21 @@ pub async fn import<S: Store>(
         .map_err(|error| ImportError::Read { source_name: "reader thread".into(), error })?;
     let mut summary = Summary::default();
     let mut failure = None;
+    let mut open: Option<(S::Writer, std::time::Instant, usize)> = None;
     while let Some(message) = rx.recv().await {
         match message {
             Message::Batch { records, bytes_read } => {
                 if !records.is_empty() {
-                    summary.outcome += store.apply(records, at).await?;
+                    let (writer, since, batches) = match open.as_mut() {
+                        Some(o) => o,
+                        None => open.insert((store.writer().await?, std::time::Instant::now(), 0)),
+                    };
+                    summary.outcome += writer.apply(records, at).await?;
+                    *batches += 1;
+                    let due = *batches >= BATCHES_PER_COMMIT || since.elapsed() >= COMMIT_EVERY;
+                    if due && let Some((writer, _, _)) = open.take() {
+                        writer.commit().await?;
+                    }
                 }
                 if let Some(p) = &opts.progress {
                     p.set_position(bytes_read);
@@ -249,6 +267,9 @@ pub async fn import<S: Store>(
         }
     }
     let _ = reader.join();
+    if let Some((writer, _, _)) = open.take() {
+        writer.commit().await?;
+    }
     match failure {
         Some(e) => Err(e),
         None => Ok(summary),

@@ -9,8 +9,50 @@ pub(crate) fn json_rows<T: serde::Serialize>(rows: &[T]) -> Result<String, super
 }
 
 macro_rules! sql_store {
-    ($store:ty, $db:ty, $dialect:ident) => {
+    ($store:ty, $writer:ident, $db:ty, $dialect:ident) => {
+        /// An open write transaction (see [`Writer`](crate::store::Writer)).
+        pub struct $writer {
+            tx: sqlx::Transaction<'static, $db>,
+        }
+
+        impl $crate::store::Writer for $writer {
+            async fn apply(
+                &mut self,
+                batch: Vec<invoiceflow_rules::parse::Incoming>,
+                at: &$crate::store::Moment<'_>,
+            ) -> Result<$crate::store::Outcome, $crate::store::StoreError> {
+                <$store>::apply_in(&mut self.tx, batch, at).await
+            }
+
+            async fn commit(self) -> Result<(), $crate::store::StoreError> {
+                self.tx.commit().await?;
+                Ok(())
+            }
+        }
+
         impl $store {
+            async fn apply_in(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                batch: Vec<invoiceflow_rules::parse::Incoming>,
+                at: &$crate::store::Moment<'_>,
+            ) -> Result<$crate::store::Outcome, $crate::store::StoreError> {
+                let started = std::time::Instant::now();
+                let existing = Self::load_existing(tx, &batch).await?;
+                let loaded = started.elapsed();
+                let plan = $crate::store::plan::plan_batch(existing, batch, at);
+                let planned = started.elapsed();
+                Self::write_plan(tx, &plan, at.now).await?;
+                tracing::debug!(
+                    rows = plan.rows.len(),
+                    events = plan.events.len(),
+                    load_ms = loaded.as_millis() as u64,
+                    plan_ms = (planned - loaded).as_millis() as u64,
+                    write_ms = (started.elapsed() - planned).as_millis() as u64,
+                    "batch applied"
+                );
+                Ok(plan.outcome)
+            }
+
             async fn load_existing(
                 tx: &mut sqlx::Transaction<'static, $db>,
                 batch: &[invoiceflow_rules::parse::Incoming],
@@ -175,9 +217,15 @@ macro_rules! sql_store {
         }
 
         impl $crate::store::Store for $store {
+            type Writer = $writer;
+
             async fn migrate(&self) -> Result<(), $crate::store::StoreError> {
                 Self::migrator().run(&self.pool).await?;
                 Ok(())
+            }
+
+            async fn writer(&self) -> Result<$writer, $crate::store::StoreError> {
+                Ok($writer { tx: self.begin_write().await? })
             }
 
             async fn apply(
@@ -185,25 +233,10 @@ macro_rules! sql_store {
                 batch: Vec<invoiceflow_rules::parse::Incoming>,
                 at: &$crate::store::Moment<'_>,
             ) -> Result<$crate::store::Outcome, $crate::store::StoreError> {
-                let started = std::time::Instant::now();
                 let mut tx = self.begin_write().await?;
-                let existing = Self::load_existing(&mut tx, &batch).await?;
-                let loaded = started.elapsed();
-                let plan = $crate::store::plan::plan_batch(existing, batch, at);
-                let planned = started.elapsed();
-                Self::write_plan(&mut tx, &plan, at.now).await?;
-                let written = started.elapsed();
+                let outcome = Self::apply_in(&mut tx, batch, at).await?;
                 tx.commit().await?;
-                tracing::debug!(
-                    rows = plan.rows.len(),
-                    events = plan.events.len(),
-                    load_ms = loaded.as_millis() as u64,
-                    plan_ms = (planned - loaded).as_millis() as u64,
-                    write_ms = (written - planned).as_millis() as u64,
-                    commit_ms = (started.elapsed() - written).as_millis() as u64,
-                    "batch applied"
-                );
-                Ok(plan.outcome)
+                Ok(outcome)
             }
 
             async fn refresh(

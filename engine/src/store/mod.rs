@@ -145,8 +145,31 @@ pub enum LinkChange {
     AlreadySo,
 }
 
+/// An open write transaction for a stream of batches (an import): each batch is applied as
+/// [`Store::apply`] would, but nothing is committed until [`Writer::commit`]. Dropping a writer
+/// rolls its batches back.
+pub trait Writer: Send {
+    /// Applies one batch inside the transaction.
+    fn apply(
+        &mut self,
+        batch: Vec<Incoming>,
+        at: &Moment<'_>,
+    ) -> impl Future<Output = Result<Outcome, StoreError>> + Send;
+
+    /// Commits every batch applied so far.
+    fn commit(self) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
 /// The store interface. Every write of records and their events happens in one transaction.
 pub trait Store: Send + Sync {
+    /// The write transaction of [`Store::writer`].
+    type Writer: Writer;
+
+    /// Opens a write transaction for several batches. A bulk import commits every few batches
+    /// rather than every batch: a commit writes each page it dirtied to the journal, and a batch
+    /// of randomly ordered keys (links by deal) dirties as many pages as it has records.
+    fn writer(&self) -> impl Future<Output = Result<Self::Writer, StoreError>> + Send;
+
     /// Applies the schema migrations in `migrations/<backend>/`.
     fn migrate(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
 

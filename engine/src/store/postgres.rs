@@ -82,4 +82,4 @@ impl PgStore {
     }
 }
 
-sql_store!(PgStore, sqlx::Postgres, postgres);
+sql_store!(PgStore, PgWriter, sqlx::Postgres, postgres);

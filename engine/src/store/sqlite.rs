@@ -63,4 +63,4 @@ impl SqliteStore {
     }
 }
 
-sql_store!(SqliteStore, sqlx::Sqlite, sqlite);
+sql_store!(SqliteStore, SqliteWriter, sqlx::Sqlite, sqlite);

@@ -8,7 +8,9 @@ use std::str::FromStr;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
-use invoiceflow::store::{Calendar, EventQuery, InvoiceQuery, LinkChange, Moment, PgStore, SqliteStore, Store, Stored};
+use invoiceflow::store::{
+    Calendar, EventQuery, InvoiceQuery, LinkChange, Moment, PgStore, SqliteStore, Store, Stored, Writer,
+};
 use invoiceflow_rules::parse::{Incoming, Item, ParseContext, parse_value};
 use invoiceflow_rules::{
     AccountName, Currency, Holder, HolderId, HolderKind, Property, RecordId, RecordKey, RecordKind,
@@ -270,6 +272,24 @@ async fn find_tells_companies_apart<S: Store>(s: &S) {
     assert!(s.find(RecordKind::Bill, &id, None).await.unwrap().is_empty());
 }
 
+async fn a_writer_commits_its_batches_together_or_not_at_all<S: Store>(s: &S) {
+    let cal = Fixed(day("2026-11-10"));
+    let at_now = Moment { now: at("2026-11-10T12:00:00Z"), calendar: &cal };
+    let mut writer = s.writer().await.unwrap();
+    writer.apply(records(&[invoice("1", "150.00", "2026-11-01T10:00:00Z")]), &at_now).await.unwrap();
+    // A later batch in the same transaction sees the earlier one.
+    let o = writer.apply(records(&[invoice("1", "100.00", "2026-11-02T10:00:00Z")]), &at_now).await.unwrap();
+    assert_eq!((o.imported, o.updated), (0, 1));
+    drop(writer);
+    let id = RecordId::new("1").unwrap();
+    assert!(s.find(RecordKind::Invoice, &id, None).await.unwrap().is_empty(), "a dropped writer rolls back");
+    let mut writer = s.writer().await.unwrap();
+    writer.apply(records(&[invoice("1", "150.00", "2026-11-01T10:00:00Z")]), &at_now).await.unwrap();
+    writer.apply(records(&[invoice("2", "150.00", "2026-11-01T10:00:00Z")]), &at_now).await.unwrap();
+    writer.commit().await.unwrap();
+    assert_eq!(s.invoices(&InvoiceQuery { limit: 10, ..Default::default() }).await.unwrap().len(), 2);
+}
+
 async fn migrating_twice_is_harmless<S: Store>(s: &S) {
     s.migrate().await.unwrap();
     s.migrate().await.unwrap();
@@ -362,5 +382,6 @@ contract!(
     deposit_moves_payment_out_of_undeposited_funds,
     invoices_page_in_key_order,
     find_tells_companies_apart,
+    a_writer_commits_its_batches_together_or_not_at_all,
     migrating_twice_is_harmless,
 );
