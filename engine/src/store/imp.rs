@@ -197,6 +197,32 @@ macro_rules! sql_store {
                     .collect()
             }
 
+            /// Adds (`linked`) or removes a link by hand, recording the event when it changed anything.
+            async fn set_link(
+                &self,
+                holder: &invoiceflow_rules::Holder,
+                key: &invoiceflow_rules::RecordKey,
+                linked: bool,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> Result<$crate::store::LinkChange, $crate::store::StoreError> {
+                let sql = if linked { $crate::store::sql::LINK.$dialect } else { $crate::store::sql::UNLINK.$dialect };
+                let mut tx = self.begin_write().await?;
+                let done = sqlx::query(sql)
+                    .bind(holder.kind.as_str())
+                    .bind(holder.id.as_str())
+                    .bind(key.account.as_str())
+                    .bind(key.id.as_str())
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+                    > 0;
+                if done {
+                    Self::link_event(&mut tx, holder, key, linked, now).await?;
+                }
+                tx.commit().await?;
+                Ok(if done { $crate::store::LinkChange::Done } else { $crate::store::LinkChange::AlreadySo })
+            }
+
             async fn link_event(
                 tx: &mut sqlx::Transaction<'static, $db>,
                 holder: &invoiceflow_rules::Holder,
@@ -358,21 +384,7 @@ macro_rules! sql_store {
                 key: &invoiceflow_rules::RecordKey,
                 now: chrono::DateTime<chrono::Utc>,
             ) -> Result<$crate::store::LinkChange, $crate::store::StoreError> {
-                let mut tx = self.begin_write().await?;
-                let done = sqlx::query($crate::store::sql::LINK.$dialect)
-                    .bind(holder.kind.as_str())
-                    .bind(holder.id.as_str())
-                    .bind(key.account.as_str())
-                    .bind(key.id.as_str())
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected()
-                    > 0;
-                if done {
-                    Self::link_event(&mut tx, holder, key, true, now).await?;
-                }
-                tx.commit().await?;
-                Ok(if done { $crate::store::LinkChange::Done } else { $crate::store::LinkChange::AlreadySo })
+                self.set_link(holder, key, true, now).await
             }
 
             async fn unlink(
@@ -381,21 +393,7 @@ macro_rules! sql_store {
                 key: &invoiceflow_rules::RecordKey,
                 now: chrono::DateTime<chrono::Utc>,
             ) -> Result<$crate::store::LinkChange, $crate::store::StoreError> {
-                let mut tx = self.begin_write().await?;
-                let done = sqlx::query($crate::store::sql::UNLINK.$dialect)
-                    .bind(holder.kind.as_str())
-                    .bind(holder.id.as_str())
-                    .bind(key.account.as_str())
-                    .bind(key.id.as_str())
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected()
-                    > 0;
-                if done {
-                    Self::link_event(&mut tx, holder, key, false, now).await?;
-                }
-                tx.commit().await?;
-                Ok(if done { $crate::store::LinkChange::Done } else { $crate::store::LinkChange::AlreadySo })
+                self.set_link(holder, key, false, now).await
             }
 
             async fn events(
