@@ -99,16 +99,20 @@ pub struct Projection {
     pub invoices: Vec<(RecordKey, Verdict)>,
 }
 
+/// The seed's order: most recently updated, then the larger id; then the company name, so that the
+/// same id in two companies updated at the same instant still gives one answer whatever the input
+/// order.
+fn order<'a>(c: &Candidate<'a>) -> (DateTime<Utc>, &'a crate::ids::RecordId, &'a crate::ids::AccountName) {
+    (c.invoice.updated_at, &c.invoice.key.id, &c.invoice.key.account)
+}
+
 /// Projects the deal's properties from its linked invoices.
 pub fn project(candidates: &[Candidate<'_>]) -> Projection {
     let eligible =
         |c: &&Candidate<'_>| c.invoice.lifecycle != Lifecycle::Deleted && c.invoice.amount.currency == c.home_currency;
-    let source = candidates
-        .iter()
-        .filter(eligible)
-        .max_by(|a, b| (a.invoice.updated_at, &a.invoice.key.id).cmp(&(b.invoice.updated_at, &b.invoice.key.id)));
+    let source = candidates.iter().filter(eligible).max_by(|a, b| order(a).cmp(&order(b)));
     let mut ordered: Vec<&Candidate<'_>> = candidates.iter().collect();
-    ordered.sort_by(|a, b| (b.invoice.updated_at, &b.invoice.key.id).cmp(&(a.invoice.updated_at, &a.invoice.key.id)));
+    ordered.sort_by(|a, b| order(b).cmp(&order(a)));
     let invoices = ordered
         .into_iter()
         .map(|c| {
@@ -207,6 +211,17 @@ mod tests {
             let p = project(&candidates);
             assert_eq!(p.source, Some(large.key.clone()));
             assert_eq!(ids(&p), vec![("239", &Verdict::Used), ("45", &Verdict::TieSmallerId)]);
+        }
+    }
+
+    #[test]
+    fn the_same_id_in_two_companies_at_the_same_instant_gives_one_answer() {
+        let at = "2026-11-03T09:00:00Z";
+        let a = updated("239", at);
+        let mut b = updated("239", at);
+        b.key.account = crate::ids::AccountName::new("zeta").unwrap();
+        for candidates in [[candidate(&a), candidate(&b)], [candidate(&b), candidate(&a)]] {
+            assert_eq!(project(&candidates).source, Some(b.key.clone()), "regression: input order decided");
         }
     }
 
