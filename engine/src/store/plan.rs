@@ -191,8 +191,29 @@ impl Planner<'_, '_> {
                 self.plan.rows.push(stored);
             }
         }
+        self.plan.links = net_links(std::mem::take(&mut self.plan.links));
         self.plan
     }
+}
+
+/// The net effect of link edits: the last edit of each (holder, record) pair. The writer applies
+/// removals before additions, so `Add(A), Remove(A)` from two versions in one batch must not
+/// leave both edits in the plan.
+fn net_links(edits: Vec<LinkEdit>) -> Vec<LinkEdit> {
+    let mut last: HashMap<(Holder, RecordKey), usize> = HashMap::new();
+    for (i, edit) in edits.iter().enumerate() {
+        let (LinkEdit::Add(h, k) | LinkEdit::Remove(h, k)) = edit;
+        last.insert((h.clone(), k.clone()), i);
+    }
+    edits
+        .into_iter()
+        .enumerate()
+        .filter(|(i, edit)| {
+            let (LinkEdit::Add(h, k) | LinkEdit::Remove(h, k)) = edit;
+            last.get(&(h.clone(), k.clone())) == Some(i)
+        })
+        .map(|(_, edit)| edit)
+        .collect()
 }
 
 /// Plans a batch against what is stored. Within the batch, later versions of a record see the

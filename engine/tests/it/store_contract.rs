@@ -168,6 +168,18 @@ async fn deal_id_field_links_and_relinks<S: Store>(s: &S) {
     );
 }
 
+async fn a_deal_change_within_one_batch_leaves_only_the_last_link<S: Store>(s: &S) {
+    // Regression: removals ran before additions, so A stayed linked after A → B in one batch.
+    let mut v1 = invoice("1", "150.00", "2026-11-01T10:00:00Z");
+    v1["deal_id"] = json!("deal-a");
+    let mut v2 = v1.clone();
+    v2["deal_id"] = json!("deal-b");
+    v2["updated_at"] = json!("2026-11-02T10:00:00Z");
+    apply(s, "2026-11-10", "2026-11-10T12:00:00Z", &[v1, v2]).await;
+    let k = key(RecordKind::Invoice, "1");
+    assert_eq!(s.holders_of(std::slice::from_ref(&k)).await.unwrap(), vec![(k.clone(), deal("deal-b"))]);
+}
+
 async fn manual_link_and_unlink_record_events<S: Store>(s: &S) {
     apply(s, "2026-11-10", "2026-11-10T12:00:00Z", &[invoice("1", "150.00", "2026-11-01T10:00:00Z")]).await;
     let k = key(RecordKind::Invoice, "1");
@@ -376,6 +388,7 @@ contract!(
     an_update_records_each_watched_change,
     several_versions_in_one_batch_apply_in_order,
     deal_id_field_links_and_relinks,
+    a_deal_change_within_one_batch_leaves_only_the_last_link,
     manual_link_and_unlink_record_events,
     refresh_records_overdue_once,
     deletion_voids_and_records_lifecycle,
