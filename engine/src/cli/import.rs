@@ -42,8 +42,12 @@ fn expand(sources: &[String]) -> anyhow::Result<Vec<Source>> {
                 anyhow::bail!("directory {s} holds no .json or .jsonl file");
             }
             out.extend(files.into_iter().map(Source::File));
-        } else {
+        } else if path.is_file() {
             out.push(Source::File(path));
+        } else {
+            // Checked before anything is imported, so a typo in the last name does not stop a
+            // command after the first files were written.
+            anyhow::bail!("{s}: no such file or directory");
         }
     }
     Ok(out)

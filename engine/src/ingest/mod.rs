@@ -163,6 +163,8 @@ fn read_source(
             Ok(Some(piece)) => piece,
             Ok(None) => break,
             Err(error) => {
+                // What was parsed before the failure is still applied.
+                let _ = tx.blocking_send(Message::Batch { records, bytes_read: splitter.bytes_read() });
                 let _ = tx.blocking_send(Message::Failed(ImportError::Read { source_name: name.clone(), error }));
                 return;
             }

@@ -4,7 +4,10 @@
 //!
 //! Broken input never swallows its neighbours: a line break inside a string ends the value (JSON
 //! strings cannot hold one), and an unindented `{` or `[` at the start of a line while a value is
-//! still open starts a new value, reporting the open one as incomplete.
+//! still open starts a new value, reporting the open one as incomplete, unless it can continue the
+//! open value (an element after `[` or `,` inside an array, or a member's value after `:`).
+//!
+//! A UTF-8 byte order mark at the start of the stream is skipped.
 
 use std::io::{self, BufRead};
 
@@ -43,8 +46,16 @@ pub struct Splitter<R> {
     current: Option<Open>,
     ready: std::collections::VecDeque<Piece>,
     bytes_read: u64,
+    /// Bytes of a UTF-8 byte order mark skipped at the start of the stream.
+    bom: usize,
     done: bool,
 }
+
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// Nesting deeper than this is not tracked by kind (serde_json refuses it anyway), so that memory
+/// stays bounded by `max_bytes` even for `[[[[…`.
+const MAX_TRACKED_DEPTH: u32 = 128;
 
 struct Open {
     line: u64,
@@ -53,13 +64,27 @@ struct Open {
     /// `{`/`[` nesting; a value that does not start with one runs to the end of its line.
     structural: bool,
     depth: u32,
+    /// The open `{`/`[`, innermost last (the first [`MAX_TRACKED_DEPTH`]).
+    containers: Vec<u8>,
+    /// The last byte outside strings that is not white space.
+    last: u8,
     in_string: bool,
     escaped: bool,
 }
 
 impl Open {
     fn new(line: u64, structural: bool) -> Self {
-        Self { line, bytes: Vec::new(), size: 0, structural, depth: 0, in_string: false, escaped: false }
+        Self {
+            line,
+            bytes: Vec::new(),
+            size: 0,
+            structural,
+            depth: 0,
+            containers: Vec::new(),
+            last: 0,
+            in_string: false,
+            escaped: false,
+        }
     }
 }
 
@@ -74,6 +99,7 @@ impl<R: BufRead> Splitter<R> {
             current: None,
             ready: std::collections::VecDeque::new(),
             bytes_read: 0,
+            bom: 0,
             done: false,
         }
     }
@@ -98,6 +124,11 @@ impl<R: BufRead> Splitter<R> {
             let Some(mut open) = self.current.take() else {
                 // Between values: skip white space, counting lines.
                 let b = chunk[i];
+                if self.bytes_read + i as u64 == self.bom as u64 && BOM.get(self.bom) == Some(&b) {
+                    self.bom += 1;
+                    i += 1;
+                    continue;
+                }
                 if b.is_ascii_whitespace() {
                     self.newline_if(b);
                     i += 1;
@@ -110,7 +141,9 @@ impl<R: BufRead> Splitter<R> {
             let start = i;
             let mut ended = false;
             let mut restart = false;
-            let (mut depth, mut in_string, mut escaped) = (open.depth, open.in_string, open.escaped);
+            let (mut depth, mut in_string, mut escaped, mut last) =
+                (open.depth, open.in_string, open.escaped, open.last);
+            let mut containers = std::mem::take(&mut open.containers);
             while i < chunk.len() {
                 let b = chunk[i];
                 let line_start = std::mem::replace(&mut self.at_line_start, false);
@@ -123,7 +156,13 @@ impl<R: BufRead> Splitter<R> {
                         i += 1;
                         break;
                     }
-                } else if line_start && open.structural && depth > 0 && !in_string && (b == b'{' || b == b'[') {
+                } else if line_start
+                    && open.structural
+                    && depth > 0
+                    && !in_string
+                    && (b == b'{' || b == b'[')
+                    && !(last == b'[' || last == b':' || (last == b',' && containers.last() == Some(&b'[')))
+                {
                     restart = true;
                     break;
                 }
@@ -141,10 +180,21 @@ impl<R: BufRead> Splitter<R> {
                     }
                     continue;
                 }
+                if !b.is_ascii_whitespace() {
+                    last = b;
+                }
                 match b {
                     b'"' => in_string = true,
-                    b'{' | b'[' => depth += 1,
+                    b'{' | b'[' => {
+                        depth += 1;
+                        if depth <= MAX_TRACKED_DEPTH {
+                            containers.push(b);
+                        }
+                    }
                     b'}' | b']' => {
+                        if depth <= MAX_TRACKED_DEPTH {
+                            containers.pop();
+                        }
                         depth = depth.saturating_sub(1);
                         if depth == 0 {
                             ended = true;
@@ -156,7 +206,8 @@ impl<R: BufRead> Splitter<R> {
             }
             let end = if ended && i > start && chunk[i - 1] == b'\n' { i - 1 } else { i };
             self.append(&mut open, &chunk[start..end]);
-            (open.depth, open.in_string, open.escaped) = (depth, in_string, escaped);
+            (open.depth, open.in_string, open.escaped, open.last, open.containers) =
+                (depth, in_string, escaped, last, containers);
             if restart {
                 // An unindented `{` while a value is open: the open one is incomplete.
                 self.ready.push_back(Piece::Incomplete { line: open.line, at_end: false });
@@ -283,5 +334,49 @@ mod tests {
     fn bare_words_run_to_the_end_of_their_line() {
         let out = split("not json\n{\"id\":2}", 100);
         assert_eq!(out, vec![value(1, "not json"), value(2, "{\"id\":2}")]);
+    }
+
+    fn split_with_capacity(text: &[u8], capacity: usize, max: usize) -> Vec<Piece> {
+        let mut s = Splitter::new(io::BufReader::with_capacity(capacity, text), max);
+        let mut out = Vec::new();
+        while let Some(p) = s.next_piece().unwrap() {
+            out.push(p);
+        }
+        out
+    }
+
+    #[test]
+    fn a_utf8_byte_order_mark_at_the_start_is_skipped() {
+        for capacity in [1, 2, 3, 7, 64] {
+            let out = split_with_capacity(b"\xEF\xBB\xBF{\"a\":1}\n{\"b\":2}\n", capacity, 100);
+            assert_eq!(out, vec![value(1, "{\"a\":1}"), value(2, "{\"b\":2}")], "capacity {capacity}");
+            let out = split_with_capacity(b"\xEF\xBB\xBF{\n  \"a\": 1\n}\n", capacity, 100);
+            assert_eq!(out, vec![value(1, "{\n  \"a\": 1\n}")], "capacity {capacity}");
+        }
+    }
+
+    #[test]
+    fn an_array_of_unindented_objects_is_one_document() {
+        let doc = "[\n{\"id\":1},\n{\"id\":2}\n]\n{\"id\":3}\n";
+        let out = split(doc, 100);
+        assert_eq!(out, vec![value(1, "[\n{\"id\":1},\n{\"id\":2}\n]"), value(5, "{\"id\":3}")]);
+        // Inside an object, a `{` after a comma cannot continue it: still a new record.
+        let out = split("{\"id\":1,\n{\"id\":2}\n", 100);
+        assert_eq!(out, vec![Piece::Incomplete { line: 1, at_end: false }, value(2, "{\"id\":2}")]);
+    }
+
+    #[test]
+    fn crlf_multibyte_and_escapes_across_chunks() {
+        let text = "{\"a\":\"é日\\\"}\\\\\"}\r\n\r\n{\"b\":\r\n2} {\"c\":3}\r\n";
+        for capacity in [1, 2, 3, 5, 64] {
+            let out = split_with_capacity(text.as_bytes(), capacity, 100);
+            assert_eq!(
+                out,
+                vec![value(1, "{\"a\":\"é日\\\"}\\\\\"}"), value(3, "{\"b\":\r\n2}"), value(4, "{\"c\":3}")],
+                "capacity {capacity}"
+            );
+        }
+        assert_eq!(split("", 100), vec![]);
+        assert_eq!(split(" \r\n\t\n", 100), vec![]);
     }
 }

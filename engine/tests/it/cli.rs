@@ -331,6 +331,25 @@ fn a_truncated_file_reports_the_incomplete_record_at_the_end() {
 }
 
 #[test]
+fn a_file_with_a_byte_order_mark_imports_every_line() {
+    let sandbox = Sandbox::new();
+    let file = sandbox.write("bom.jsonl", format!("\u{feff}{}\r\n{}\r\n", good("good-1"), good("good-2")));
+    let run = sandbox.run(&["--now", "2026-11-25", "import", &file]);
+    assert_eq!(run.expect_code(0).summary(), "imported 2, updated 0, unchanged 0, stale 0, rejected 0");
+    assert_eq!(sandbox.invoice_ids("2026-11-25", &[]), ["good-1", "good-2"]);
+}
+
+#[test]
+fn a_json_array_with_one_unindented_record_per_line_imports() {
+    let sandbox = Sandbox::new();
+    let file =
+        sandbox.write("array.json", format!("[\n{},\n{}\n]\n{}\n", good("good-1"), good("good-2"), good("good-3")));
+    let run = sandbox.run(&["--now", "2026-11-25", "import", &file]);
+    assert_eq!(run.expect_code(0).summary(), "imported 3, updated 0, unchanged 0, stale 0, rejected 0");
+    assert_eq!(sandbox.invoice_ids("2026-11-25", &[]), ["good-1", "good-2", "good-3"]);
+}
+
+#[test]
 fn imports_from_standard_input_with_a_dash() {
     let sandbox = Sandbox::new();
     let input = format!("{}\n{{\"id\":\"bad\"}}\n{}\n", good("in-1"), good("in-2"));

@@ -4,7 +4,7 @@
 use serde_json::{Map, Value};
 
 use super::fields::{FieldError, FieldResult, Fields};
-use super::{Incoming, Item, ParseContext, Rejection, record_key};
+use super::{Incoming, Item, ParseContext, Rejection, id_hint, record_key};
 use crate::ids::{AccountName, HolderId, HolderKind, RecordId, RecordKind};
 use crate::money::Money;
 use crate::record::{
@@ -39,10 +39,12 @@ const DEPOSIT: &[&str] = &["deposit_account", "payments"];
 pub(super) fn parse(obj: &Map<String, Value>, ctx: &ParseContext<'_>, at: Option<String>) -> Item {
     let f = Fields::new(obj, "");
     let entity = |id: Option<&str>| at.clone().or_else(|| id.map(|id| format!("record {id}")));
-    let id_hint = obj.get("id").and_then(Value::as_str);
+    let id_hint = id_hint(obj.get("id"));
     match parse_record(f, ctx) {
         Ok(incoming) => Item::Record(incoming),
-        Err(FieldError { field, reason }) => Item::Rejected(Rejection { entity: entity(id_hint), field, reason }),
+        Err(FieldError { field, reason }) => {
+            Item::Rejected(Rejection { entity: entity(id_hint.as_deref()), field, reason })
+        }
     }
 }
 

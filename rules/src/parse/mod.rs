@@ -108,6 +108,15 @@ fn reject(entity: Option<String>, field: &str, reason: impl Into<String>) -> Ite
     Item::Rejected(Rejection { entity, field: field.to_owned(), reason: reason.into() })
 }
 
+/// A record's id as written (a string or a whole number), to name it in a rejection.
+fn id_hint(id: Option<&Value>) -> Option<String> {
+    match id? {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) if n.is_u64() => Some(n.to_string()),
+        _ => None,
+    }
+}
+
 pub(crate) fn record_key(
     kind: RecordKind,
     account: &AccountName,

@@ -3,7 +3,7 @@
 use serde_json::{Map, Value};
 
 use super::fields::{FieldError, FieldResult, Fields, split_list};
-use super::{Incoming, Item, ParseContext, Rejection, record_key};
+use super::{Incoming, Item, ParseContext, Rejection, id_hint, record_key};
 use crate::ids::{RecordId, RecordKind};
 use crate::money::Money;
 use crate::record::{
@@ -12,8 +12,7 @@ use crate::record::{
 
 /// Parses one entity of a known kind.
 pub(super) fn parse(kind: RecordKind, obj: &Map<String, Value>, ctx: &ParseContext<'_>, at: Option<String>) -> Item {
-    let id_hint = obj.get("Id").and_then(Value::as_str);
-    let entity = at.or_else(|| id_hint.map(|id| format!("{} {id}", kind.quickbooks_name())));
+    let entity = at.or_else(|| id_hint(obj.get("Id")).map(|id| format!("{} {id}", kind.quickbooks_name())));
     match parse_entity(kind, Fields::new(obj, ""), ctx) {
         Ok(incoming) => Item::Record(incoming),
         Err(FieldError { field, reason }) => Item::Rejected(Rejection { entity, field, reason }),

@@ -815,3 +815,11 @@ fn rejects_a_linked_transaction_without_id() {
     }}));
     assert_rejected(items, "Line[0].LinkedTxn.TxnId", &["missing"]);
 }
+
+#[test]
+fn rejections_name_records_whose_ids_are_json_numbers() {
+    let r = assert_rejected(parse(canonical(json!({"id": 42, "amount": "abc"}))), "amount", &["abc"]);
+    assert_eq!(r.entity.as_deref(), Some("record 42"));
+    let r = assert_rejected(parse(qbo_invoice("1", json!({"Id": 7, "DueDate": "x"}))), "DueDate", &["YYYY-MM-DD"]);
+    assert_eq!(r.entity.as_deref(), Some("Invoice 7"));
+}
