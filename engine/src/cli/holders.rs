@@ -69,27 +69,25 @@ pub(crate) async fn run<S: Store>(
     };
     match command {
         HolderCommand::Show { id, json } => show(holder(&id)?, json, env, store).await,
-        HolderCommand::Link { id, invoice } => {
-            let h = holder(&id)?;
-            let stored = resolve(store, RecordKind::Invoice, &invoice).await?;
-            let key = stored.record.key();
-            match store.link(&h, key, env.clock.now.instant()).await? {
-                LinkChange::Done => out!("linked invoice {}/{} to {h}", key.account, key.id),
-                LinkChange::AlreadySo => out!("invoice {}/{} was already linked to {h}", key.account, key.id),
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        HolderCommand::Unlink { id, invoice } => {
-            let h = holder(&id)?;
-            let stored = resolve(store, RecordKind::Invoice, &invoice).await?;
-            let key = stored.record.key();
-            match store.unlink(&h, key, env.clock.now.instant()).await? {
-                LinkChange::Done => out!("unlinked invoice {}/{} from {h}", key.account, key.id),
-                LinkChange::AlreadySo => out!("invoice {}/{} was not linked to {h}", key.account, key.id),
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+        HolderCommand::Link { id, invoice } => set_link(holder(&id)?, &invoice, true, env, store).await,
+        HolderCommand::Unlink { id, invoice } => set_link(holder(&id)?, &invoice, false, env, store).await,
     }
+}
+
+/// `link` (`linked`) or `unlink`: one invoice, one holder, and what it changed.
+async fn set_link<S: Store>(h: Holder, invoice: &str, linked: bool, env: &Env, store: &S) -> anyhow::Result<ExitCode> {
+    let stored = resolve(store, RecordKind::Invoice, invoice).await?;
+    let key = stored.record.key();
+    let now = env.clock.now.instant();
+    let change = if linked { store.link(&h, key, now).await? } else { store.unlink(&h, key, now).await? };
+    let (account, id) = (&key.account, &key.id);
+    match (linked, change) {
+        (true, LinkChange::Done) => out!("linked invoice {account}/{id} to {h}"),
+        (true, LinkChange::AlreadySo) => out!("invoice {account}/{id} was already linked to {h}"),
+        (false, LinkChange::Done) => out!("unlinked invoice {account}/{id} from {h}"),
+        (false, LinkChange::AlreadySo) => out!("invoice {account}/{id} was not linked to {h}"),
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn show<S: Store>(holder: Holder, as_json: bool, env: &Env, store: &S) -> anyhow::Result<ExitCode> {
