@@ -8,6 +8,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use invoiceflow::ingest::{self, ImportOptions, Source, Summary};
 use invoiceflow::store::Store;
+use invoiceflow_rules::AccountName;
 
 use super::Env;
 
@@ -78,9 +79,27 @@ pub(crate) async fn run<S: Store>(args: ImportArgs, env: &Env, store: &S) -> any
         );
     }
     let started = Instant::now();
+    let sources = expand(&args.sources)?;
+    let bulk = store.begin_bulk(ingest::estimate_records(&sources)).await?;
+    let total = import_all(sources, account, env, store).await;
+    if bulk {
+        // Rebuilt whether or not the import failed: what it committed stays, indexed.
+        store.end_bulk().await?;
+    }
+    let total = total?;
+    out!("{total} in {:.2} s", started.elapsed().as_secs_f64());
+    Ok(if total.rejected > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+async fn import_all<S: Store>(
+    sources: Vec<Source>,
+    account: AccountName,
+    env: &Env,
+    store: &S,
+) -> anyhow::Result<Summary> {
     let mut total = Summary::default();
     let moment = env.clock.moment();
-    for source in expand(&args.sources)? {
+    for source in sources {
         let progress = progress_for(&source);
         let opts = ImportOptions {
             account: account.clone(),
@@ -102,6 +121,5 @@ pub(crate) async fn run<S: Store>(args: ImportArgs, env: &Env, store: &S) -> any
             *total.ignored.entry(name).or_default() += count;
         }
     }
-    out!("{total} in {:.2} s", started.elapsed().as_secs_f64());
-    Ok(if total.rejected > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(total)
 }

@@ -31,6 +31,21 @@ pub const COMMIT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 /// The largest JSON value accepted (a record, or a whole QueryResponse/CDCResponse page).
 pub const MAX_VALUE_BYTES: usize = 8 * 1024 * 1024;
 
+/// Bytes of a typical canonical record, for [`estimate_records`].
+const TYPICAL_RECORD_BYTES: u64 = 300;
+
+/// About how many records `sources` hold, from their file sizes (standard input counts as none).
+pub fn estimate_records(sources: &[Source]) -> u64 {
+    sources
+        .iter()
+        .filter_map(|s| match s {
+            Source::File(path) => std::fs::metadata(path).ok().map(|m| m.len()),
+            Source::Stdin => None,
+        })
+        .sum::<u64>()
+        / TYPICAL_RECORD_BYTES
+}
+
 /// Where records come from.
 #[derive(Debug, Clone)]
 pub enum Source {

@@ -1,7 +1,7 @@
 //! How a record becomes a row and back: indexed columns for what SQL filters on, and the whole
 //! record as JSON in `body`.
 
-use invoiceflow_rules::{Record, RecordKind};
+use invoiceflow_rules::{HolderKind, Record, RecordKind};
 
 use super::{StoreError, Stored};
 
@@ -16,6 +16,10 @@ pub(crate) struct Row {
     pub(crate) updated_at: i64,
     pub(crate) currency: &'static str,
     pub(crate) body: String,
+    /// An invoice's own holder fields (what the `records_by_*` indexes find).
+    pub(crate) deal_id: Option<String>,
+    pub(crate) contact_id: Option<String>,
+    pub(crate) company_id: Option<String>,
 }
 
 pub(crate) fn encode(stored: &Stored) -> Result<Row, StoreError> {
@@ -26,6 +30,10 @@ pub(crate) fn encode(stored: &Stored) -> Result<Row, StoreError> {
         Record::Bill(b) => (b.due_date, b.amount.currency),
         Record::Payment(p) => (None, p.amount.currency),
         Record::Deposit(d) => (None, d.amount.currency),
+    };
+    let holder = |kind| match r {
+        Record::Invoice(i) => i.holders.get(kind).map(ToString::to_string),
+        _ => None,
     };
     let body =
         serde_json::to_string(r).map_err(|e| StoreError::Corrupt { what: key.to_string(), reason: e.to_string() })?;
@@ -38,6 +46,9 @@ pub(crate) fn encode(stored: &Stored) -> Result<Row, StoreError> {
         updated_at: r.updated_at().timestamp_micros(),
         currency: currency.code(),
         body,
+        deal_id: holder(HolderKind::Deal),
+        contact_id: holder(HolderKind::Contact),
+        company_id: holder(HolderKind::Company),
     })
 }
 

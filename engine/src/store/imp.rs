@@ -3,6 +3,101 @@
 //! module supplies `begin_write` (SQLite: `BEGIN IMMEDIATE`; PostgreSQL: a transaction holding the
 //! ingest advisory lock) and the migrator.
 
+use std::collections::HashSet;
+
+use chrono::{DateTime, Utc};
+use invoiceflow_rules::{RecordKey, RecordKind};
+
+use super::StoreError;
+use super::codec::Row;
+use super::plan::Plan;
+
+/// Record rows for one upsert statement.
+pub(crate) enum RowChunk {
+    /// As one JSON array (SQLite).
+    Json(String),
+    /// As rows to bind one by one (PostgreSQL).
+    Rows(Vec<Row>),
+}
+
+/// A plan turned into statement parameters: writing it is only database work, so a batch can be
+/// planned and prepared while the one before it is written.
+pub(crate) struct Prepared {
+    pub(crate) now: DateTime<Utc>,
+    pub(crate) rows: Vec<RowChunk>,
+    pub(crate) events: Vec<String>,
+    /// `[holder_kind, account, invoice_id]` whose hand-made unlinks the new field values undo.
+    pub(crate) relinked: Vec<String>,
+    /// The deposits to clear, and the payments they now deposit.
+    pub(crate) deposits: Option<(String, Vec<String>)>,
+    keys: HashSet<RecordKey>,
+}
+
+impl Prepared {
+    /// Encodes `plan`, recorded at `now`; record rows as JSON arrays when `rows_as_json`.
+    pub(crate) fn new(plan: &Plan, now: DateTime<Utc>, rows_as_json: bool) -> Result<Self, StoreError> {
+        let rows = plan.rows.iter().map(super::codec::encode).collect::<Result<Vec<_>, _>>()?;
+        let rows = if rows_as_json {
+            rows.chunks(CHUNK).map(|c| json_rows(c).map(RowChunk::Json)).collect::<Result<_, _>>()?
+        } else {
+            let mut chunks = Vec::new();
+            let mut rows = rows.into_iter().peekable();
+            while rows.peek().is_some() {
+                chunks.push(RowChunk::Rows(rows.by_ref().take(CHUNK).collect()));
+            }
+            chunks
+        };
+        let events: Vec<_> = plan
+            .events
+            .iter()
+            .map(|e| {
+                serde_json::json!([
+                    e.record.kind.as_str(),
+                    e.record.account.as_str(),
+                    e.record.id.as_str(),
+                    e.change.property.as_str(),
+                    e.change.old,
+                    e.change.new,
+                    e.source_time.timestamp_micros()
+                ])
+            })
+            .collect();
+        let relinked: Vec<[&str; 3]> =
+            plan.relinked.iter().map(|(kind, k)| [kind.as_str(), k.account.as_str(), k.id.as_str()]).collect();
+        let deposits = if plan.deposits.is_empty() {
+            None
+        } else {
+            let cleared: Vec<[&str; 2]> =
+                plan.deposits.iter().map(|(d, _)| [d.account.as_str(), d.id.as_str()]).collect();
+            let added: Vec<[&str; 3]> = plan
+                .deposits
+                .iter()
+                .flat_map(|(d, payments)| payments.iter().map(move |p| [d.account.as_str(), d.id.as_str(), p.as_str()]))
+                .collect();
+            Some((json_rows(&cleared)?, json_chunks(&added)?))
+        };
+        Ok(Self {
+            now,
+            rows,
+            events: json_chunks(&events)?,
+            relinked: json_chunks(&relinked)?,
+            deposits,
+            keys: plan.rows.iter().map(|s| s.record.key().clone()).collect(),
+        })
+    }
+
+    /// Whether loading `keys` before this is written would read something it changes: one of its
+    /// records, or (when it writes deposits) whether a payment is deposited.
+    pub(crate) fn affects(&self, keys: &[RecordKey]) -> bool {
+        let deposits = self.deposits.is_some();
+        keys.iter().any(|k| self.keys.contains(k) || (deposits && k.kind == RecordKind::Payment))
+    }
+}
+
+fn json_chunks<T: serde::Serialize>(rows: &[T]) -> Result<Vec<String>, StoreError> {
+    rows.chunks(CHUNK).map(json_rows).collect()
+}
+
 /// JSON text of rows to bind to a `ROWS` query.
 pub(crate) fn json_rows<T: serde::Serialize>(rows: &[T]) -> Result<String, super::StoreError> {
     serde_json::to_string(rows).map_err(|e| super::StoreError::Corrupt { what: "batch".into(), reason: e.to_string() })
@@ -10,9 +105,25 @@ pub(crate) fn json_rows<T: serde::Serialize>(rows: &[T]) -> Result<String, super
 
 macro_rules! sql_store {
     ($store:ty, $writer:ident, $db:ty, $dialect:ident) => {
-        /// An open write transaction (see [`Writer`](crate::store::Writer)).
+        /// An open write transaction (see [`Writer`](crate::store::Writer)). Each batch is planned
+        /// while the previous one is written: the database works while the planner does.
         pub struct $writer {
-            tx: sqlx::Transaction<'static, $db>,
+            tx: Option<sqlx::Transaction<'static, $db>>,
+            pending: Option<$crate::store::imp::Prepared>,
+        }
+
+        impl $writer {
+            fn tx(&mut self) -> Result<&mut sqlx::Transaction<'static, $db>, $crate::store::StoreError> {
+                self.tx.as_mut().ok_or($crate::store::StoreError::Interrupted)
+            }
+
+            /// Writes the pending plan now.
+            async fn flush(&mut self) -> Result<(), $crate::store::StoreError> {
+                if let Some(p) = self.pending.take() {
+                    <$store>::write_prepared(self.tx()?, &p).await?;
+                }
+                Ok(())
+            }
         }
 
         impl $crate::store::Writer for $writer {
@@ -21,11 +132,33 @@ macro_rules! sql_store {
                 batch: Vec<invoiceflow_rules::parse::Incoming>,
                 at: &$crate::store::Moment<'_>,
             ) -> Result<$crate::store::Outcome, $crate::store::StoreError> {
-                <$store>::apply_in(&mut self.tx, batch, at).await
+                let keys = $crate::store::plan::Existing::keys_for(&batch);
+                // The batch is read before the pending plan is written: unless the plan touches
+                // what the batch reads, write it first.
+                if self.pending.as_ref().is_some_and(|p| p.affects(&keys)) {
+                    self.flush().await?;
+                }
+                let existing = <$store>::load_existing(self.tx()?, &keys).await?;
+                let mut tx = self.tx.take().ok_or($crate::store::StoreError::Interrupted)?;
+                let pending = self.pending.take();
+                let write = tokio::spawn(async move {
+                    if let Some(p) = pending {
+                        <$store>::write_prepared(&mut tx, &p).await?;
+                    }
+                    Ok::<_, $crate::store::StoreError>(tx)
+                });
+                let plan = $crate::store::plan::plan_batch(existing, batch, at);
+                let prepared = $crate::store::imp::Prepared::new(&plan, at.now, <$store>::ROWS_AS_JSON);
+                self.tx = Some(write.await.map_err(|_| $crate::store::StoreError::Interrupted)??);
+                self.pending = Some(prepared?);
+                Ok(plan.outcome)
             }
 
-            async fn commit(self) -> Result<(), $crate::store::StoreError> {
-                self.tx.commit().await?;
+            async fn commit(mut self) -> Result<(), $crate::store::StoreError> {
+                self.flush().await?;
+                if let Some(tx) = self.tx.take() {
+                    tx.commit().await?;
+                }
                 Ok(())
             }
         }
@@ -36,29 +169,18 @@ macro_rules! sql_store {
                 batch: Vec<invoiceflow_rules::parse::Incoming>,
                 at: &$crate::store::Moment<'_>,
             ) -> Result<$crate::store::Outcome, $crate::store::StoreError> {
-                let started = std::time::Instant::now();
-                let existing = Self::load_existing(tx, &batch).await?;
-                let loaded = started.elapsed();
+                let keys = $crate::store::plan::Existing::keys_for(&batch);
+                let existing = Self::load_existing(tx, &keys).await?;
                 let plan = $crate::store::plan::plan_batch(existing, batch, at);
-                let planned = started.elapsed();
                 Self::write_plan(tx, &plan, at.now).await?;
-                tracing::debug!(
-                    rows = plan.rows.len(),
-                    events = plan.events.len(),
-                    load_ms = loaded.as_millis() as u64,
-                    plan_ms = (planned - loaded).as_millis() as u64,
-                    write_ms = (started.elapsed() - planned).as_millis() as u64,
-                    "batch applied"
-                );
                 Ok(plan.outcome)
             }
 
             async fn load_existing(
                 tx: &mut sqlx::Transaction<'static, $db>,
-                batch: &[invoiceflow_rules::parse::Incoming],
+                keys: &[invoiceflow_rules::RecordKey],
             ) -> Result<$crate::store::plan::Existing, $crate::store::StoreError> {
                 use sqlx::Row as _;
-                let keys = $crate::store::plan::Existing::keys_for(batch);
                 let triples: Vec<[&str; 3]> =
                     keys.iter().map(|k| [k.kind.as_str(), k.account.as_str(), k.id.as_str()]).collect();
                 let mut existing = $crate::store::plan::Existing::default();
@@ -108,79 +230,32 @@ macro_rules! sql_store {
                 plan: &$crate::store::plan::Plan,
                 now: chrono::DateTime<chrono::Utc>,
             ) -> Result<(), $crate::store::StoreError> {
-                use $crate::store::imp::json_rows;
-                use $crate::store::plan::LinkEdit;
+                let prepared = $crate::store::imp::Prepared::new(plan, now, Self::ROWS_AS_JSON)?;
+                Self::write_prepared(tx, &prepared).await
+            }
+
+            async fn write_prepared(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                p: &$crate::store::imp::Prepared,
+            ) -> Result<(), $crate::store::StoreError> {
                 use $crate::store::sql;
-                let rows = plan.rows.iter().map($crate::store::codec::encode).collect::<Result<Vec<_>, _>>()?;
-                let t = std::time::Instant::now();
-                for chunk in rows.chunks(CHUNK) {
+                for chunk in &p.rows {
                     Self::upsert_chunk(tx, chunk).await?;
                 }
-                tracing::trace!(ms = t.elapsed().as_millis() as u64, "upsert");
-                let events: Vec<serde_json::Value> = plan
-                    .events
-                    .iter()
-                    .map(|e| {
-                        serde_json::json!([
-                            e.record.kind.as_str(),
-                            e.record.account.as_str(),
-                            e.record.id.as_str(),
-                            e.change.property.as_str(),
-                            e.change.old,
-                            e.change.new,
-                            e.source_time.timestamp_micros()
-                        ])
-                    })
-                    .collect();
-                let t = std::time::Instant::now();
-                for chunk in events.chunks(CHUNK) {
+                for chunk in &p.events {
                     sqlx::query(sql::INSERT_EVENTS.$dialect)
-                        .bind(json_rows(chunk)?)
-                        .bind(now.timestamp_micros())
+                        .bind(chunk.as_str())
+                        .bind(p.now.timestamp_micros())
                         .execute(&mut **tx)
                         .await?;
                 }
-                tracing::trace!(ms = t.elapsed().as_millis() as u64, "events");
-                let link = |h: &invoiceflow_rules::Holder, k: &invoiceflow_rules::RecordKey| {
-                    [h.kind.as_str().to_owned(), h.id.to_string(), k.account.to_string(), k.id.to_string()]
-                };
-                let removes: Vec<_> = plan
-                    .links
-                    .iter()
-                    .filter_map(|l| match l {
-                        LinkEdit::Remove(h, k) => Some(link(h, k)),
-                        LinkEdit::Add(..) => None,
-                    })
-                    .collect();
-                let adds: Vec<_> = plan
-                    .links
-                    .iter()
-                    .filter_map(|l| match l {
-                        LinkEdit::Add(h, k) => Some(link(h, k)),
-                        LinkEdit::Remove(..) => None,
-                    })
-                    .collect();
-                for chunk in removes.chunks(CHUNK) {
-                    sqlx::query(sql::REMOVE_LINKS.$dialect).bind(json_rows(chunk)?).execute(&mut **tx).await?;
+                for chunk in &p.relinked {
+                    sqlx::query(sql::CLEAR_UNLINKS.$dialect).bind(chunk.as_str()).execute(&mut **tx).await?;
                 }
-                let t = std::time::Instant::now();
-                for chunk in adds.chunks(CHUNK) {
-                    sqlx::query(sql::ADD_LINKS.$dialect).bind(json_rows(chunk)?).execute(&mut **tx).await?;
-                }
-                tracing::trace!(ms = t.elapsed().as_millis() as u64, "links");
-                if !plan.deposits.is_empty() {
-                    let cleared: Vec<[&str; 2]> =
-                        plan.deposits.iter().map(|(d, _)| [d.account.as_str(), d.id.as_str()]).collect();
-                    sqlx::query(sql::CLEAR_DEPOSITS.$dialect).bind(json_rows(&cleared)?).execute(&mut **tx).await?;
-                    let added: Vec<[&str; 3]> = plan
-                        .deposits
-                        .iter()
-                        .flat_map(|(d, payments)| {
-                            payments.iter().map(move |p| [d.account.as_str(), d.id.as_str(), p.as_str()])
-                        })
-                        .collect();
-                    for chunk in added.chunks(CHUNK) {
-                        sqlx::query(sql::ADD_DEPOSITS.$dialect).bind(json_rows(chunk)?).execute(&mut **tx).await?;
+                if let Some((cleared, added)) = &p.deposits {
+                    sqlx::query(sql::CLEAR_DEPOSITS.$dialect).bind(cleared.as_str()).execute(&mut **tx).await?;
+                    for chunk in added {
+                        sqlx::query(sql::ADD_DEPOSITS.$dialect).bind(chunk.as_str()).execute(&mut **tx).await?;
                     }
                 }
                 Ok(())
@@ -197,6 +272,55 @@ macro_rules! sql_store {
                     .collect()
             }
 
+            /// The own holder fields and hand-made links of these invoices.
+            async fn links_of(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                keys: &[invoiceflow_rules::RecordKey],
+            ) -> Result<$crate::store::plan::Links, $crate::store::StoreError> {
+                use invoiceflow_rules::{AccountName, Holder, HolderId, HolderKind, RecordId, RecordKey, RecordKind};
+                use sqlx::Row as _;
+                let corrupt = |reason: String| $crate::store::StoreError::Corrupt { what: "link".into(), reason };
+                let invoice = |account: String, id: String| -> Result<RecordKey, $crate::store::StoreError> {
+                    Ok(RecordKey::new(
+                        RecordKind::Invoice,
+                        AccountName::new(account).map_err(|e| corrupt(e.to_string()))?,
+                        RecordId::new(id).map_err(|e| corrupt(e.to_string()))?,
+                    ))
+                };
+                let holder_id = |id: String| HolderId::new(id).map_err(|e| corrupt(e.to_string()));
+                let pairs: Vec<[&str; 2]> = keys
+                    .iter()
+                    .filter(|k| k.kind == RecordKind::Invoice)
+                    .map(|k| [k.account.as_str(), k.id.as_str()])
+                    .collect();
+                let mut links = $crate::store::plan::Links::default();
+                for chunk in pairs.chunks(CHUNK) {
+                    let json = $crate::store::imp::json_rows(chunk)?;
+                    for row in sqlx::query($crate::store::sql::FIELD_HOLDERS.$dialect)
+                        .bind(&json)
+                        .fetch_all(&mut *conn)
+                        .await?
+                    {
+                        let key = invoice(row.try_get(0)?, row.try_get(1)?)?;
+                        for (i, kind) in HolderKind::ALL.into_iter().enumerate() {
+                            if let Some(id) = row.try_get::<Option<String>, _>(2 + i)? {
+                                links.fields.push((key.clone(), Holder { kind, id: holder_id(id)? }));
+                            }
+                        }
+                    }
+                    for row in
+                        sqlx::query($crate::store::sql::MANUAL_LINKS.$dialect).bind(&json).fetch_all(&mut *conn).await?
+                    {
+                        let key = invoice(row.try_get(0)?, row.try_get(1)?)?;
+                        let kind: String = row.try_get(2)?;
+                        let kind = HolderKind::parse(&kind).ok_or_else(|| corrupt(format!("holder kind {kind}")))?;
+                        let holder = Holder { kind, id: holder_id(row.try_get(3)?)? };
+                        links.manual.push((key, holder, row.try_get(4)?));
+                    }
+                }
+                Ok(links)
+            }
+
             /// Adds (`linked`) or removes a link by hand, recording the event when it changed anything.
             async fn set_link(
                 &self,
@@ -205,22 +329,29 @@ macro_rules! sql_store {
                 linked: bool,
                 now: chrono::DateTime<chrono::Utc>,
             ) -> Result<$crate::store::LinkChange, $crate::store::StoreError> {
-                let sql = if linked { $crate::store::sql::LINK.$dialect } else { $crate::store::sql::UNLINK.$dialect };
+                use $crate::store::plan::ManualEdit;
                 let mut tx = self.begin_write().await?;
-                let done = sqlx::query(sql)
-                    .bind(holder.kind.as_str())
-                    .bind(holder.id.as_str())
-                    .bind(key.account.as_str())
-                    .bind(key.id.as_str())
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected()
-                    > 0;
-                if done {
-                    Self::link_event(&mut tx, holder, key, linked, now).await?;
-                }
+                let links = Self::links_of(&mut *tx, std::slice::from_ref(key)).await?;
+                let Some(edit) = links.edit(holder, key, linked) else {
+                    return Ok($crate::store::LinkChange::AlreadySo);
+                };
+                let query = match edit {
+                    ManualEdit::Set(linked) => sqlx::query($crate::store::sql::SET_MANUAL_LINK.$dialect)
+                        .bind(holder.kind.as_str())
+                        .bind(holder.id.as_str())
+                        .bind(key.account.as_str())
+                        .bind(key.id.as_str())
+                        .bind(linked),
+                    ManualEdit::Clear => sqlx::query($crate::store::sql::CLEAR_MANUAL_LINK.$dialect)
+                        .bind(holder.kind.as_str())
+                        .bind(holder.id.as_str())
+                        .bind(key.account.as_str())
+                        .bind(key.id.as_str()),
+                };
+                query.execute(&mut *tx).await?;
+                Self::link_event(&mut tx, holder, key, linked, now).await?;
                 tx.commit().await?;
-                Ok(if done { $crate::store::LinkChange::Done } else { $crate::store::LinkChange::AlreadySo })
+                Ok($crate::store::LinkChange::Done)
             }
 
             async fn link_event(
@@ -247,11 +378,19 @@ macro_rules! sql_store {
 
             async fn migrate(&self) -> Result<(), $crate::store::StoreError> {
                 Self::migrator().run(&self.pool).await?;
-                Ok(())
+                self.end_bulk().await
+            }
+
+            async fn begin_bulk(&self, records: u64) -> Result<bool, $crate::store::StoreError> {
+                self.set_indexes_aside(records).await
+            }
+
+            async fn end_bulk(&self) -> Result<(), $crate::store::StoreError> {
+                self.restore_indexes().await
             }
 
             async fn writer(&self) -> Result<$writer, $crate::store::StoreError> {
-                Ok($writer { tx: self.begin_write().await? })
+                Ok($writer { tx: Some(self.begin_write().await?), pending: None })
             }
 
             async fn apply(
@@ -313,12 +452,16 @@ macro_rules! sql_store {
                             .await?
                     }
                     Some(h) => {
-                        sqlx::query($crate::store::sql::HOLDER_INVOICES.$dialect)
+                        let sql = match h.kind {
+                            invoiceflow_rules::HolderKind::Deal => $crate::store::sql::DEAL_INVOICES,
+                            invoiceflow_rules::HolderKind::Contact => $crate::store::sql::CONTACT_INVOICES,
+                            invoiceflow_rules::HolderKind::Company => $crate::store::sql::COMPANY_INVOICES,
+                        };
+                        sqlx::query(sql.$dialect)
                             .bind(account)
                             .bind(after_account)
                             .bind(after_id)
                             .bind(limit)
-                            .bind(h.kind.as_str())
                             .bind(h.id.as_str())
                             .fetch_all(&self.pool)
                             .await?
@@ -346,36 +489,8 @@ macro_rules! sql_store {
                 &self,
                 keys: &[invoiceflow_rules::RecordKey],
             ) -> Result<Vec<(invoiceflow_rules::RecordKey, invoiceflow_rules::Holder)>, $crate::store::StoreError> {
-                use sqlx::Row as _;
-                let corrupt = |reason: String| $crate::store::StoreError::Corrupt { what: "link".into(), reason };
-                let pairs: Vec<[&str; 2]> = keys
-                    .iter()
-                    .filter(|k| k.kind == invoiceflow_rules::RecordKind::Invoice)
-                    .map(|k| [k.account.as_str(), k.id.as_str()])
-                    .collect();
-                let mut out = Vec::new();
-                for chunk in pairs.chunks(CHUNK) {
-                    let rows = sqlx::query($crate::store::sql::HOLDERS_OF.$dialect)
-                        .bind($crate::store::imp::json_rows(chunk)?)
-                        .fetch_all(&self.pool)
-                        .await?;
-                    for row in rows {
-                        let key = invoiceflow_rules::RecordKey::new(
-                            invoiceflow_rules::RecordKind::Invoice,
-                            invoiceflow_rules::AccountName::new(row.try_get::<String, _>(0)?)
-                                .map_err(|e| corrupt(e.to_string()))?,
-                            invoiceflow_rules::RecordId::new(row.try_get::<String, _>(1)?)
-                                .map_err(|e| corrupt(e.to_string()))?,
-                        );
-                        let kind: String = row.try_get(2)?;
-                        let kind = invoiceflow_rules::HolderKind::parse(&kind)
-                            .ok_or_else(|| corrupt(format!("holder kind {kind}")))?;
-                        let id = invoiceflow_rules::HolderId::new(row.try_get::<String, _>(3)?)
-                            .map_err(|e| corrupt(e.to_string()))?;
-                        out.push((key, invoiceflow_rules::Holder { kind, id }));
-                    }
-                }
-                Ok(out)
+                let mut conn = self.pool.acquire().await?;
+                Ok(Self::links_of(&mut conn, keys).await?.holders())
             }
 
             async fn link(

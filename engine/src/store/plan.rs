@@ -22,15 +22,6 @@ pub struct NewEvent {
     pub source_time: DateTime<Utc>,
 }
 
-/// A link from a record's own `deal_id`/`contact_id`/`company_id` field to add or remove.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LinkEdit {
-    /// Add (origin `record`).
-    Add(Holder, RecordKey),
-    /// Remove the `record`-origin link.
-    Remove(Holder, RecordKey),
-}
-
 /// Everything one transaction writes.
 #[derive(Debug, Default)]
 pub struct Plan {
@@ -38,8 +29,9 @@ pub struct Plan {
     pub rows: Vec<Stored>,
     /// Events, in order.
     pub events: Vec<NewEvent>,
-    /// Field links to change.
-    pub links: Vec<LinkEdit>,
+    /// Invoices whose own field for a kind of holder changed: hand-made unlinks of that kind no
+    /// longer apply.
+    pub relinked: Vec<(HolderKind, RecordKey)>,
     /// For each deposit written: the payments it now deposits (replacing what it deposited before).
     pub deposits: Vec<(RecordKey, Vec<RecordId>)>,
     /// The counts.
@@ -136,21 +128,10 @@ impl Planner<'_, '_> {
         let status = status_of(&record, self.at, self.deposited.contains(&key));
         let old_watched = old.map(|o| Watched::of(&o.record, &o.status));
         let changes = diff(old_watched.as_ref(), &Watched::of(&record, &status));
-        if let Record::Invoice(inv) = &record {
-            let before = old.and_then(|o| match &o.record {
-                Record::Invoice(i) => Some(i.holders.clone()),
-                _ => None,
-            });
+        if let (Record::Invoice(inv), Some(Record::Invoice(before))) = (&record, old.map(|o| &o.record)) {
             for kind in HolderKind::ALL {
-                let was = before.as_ref().and_then(|h| h.get(kind));
-                let now = inv.holders.get(kind);
-                if was != now {
-                    if let Some(id) = was {
-                        self.plan.links.push(LinkEdit::Remove(Holder { kind, id: id.clone() }, key.clone()));
-                    }
-                    if let Some(id) = now {
-                        self.plan.links.push(LinkEdit::Add(Holder { kind, id: id.clone() }, key.clone()));
-                    }
+                if before.holders.get(kind) != inv.holders.get(kind) {
+                    self.plan.relinked.push((kind, key.clone()));
                 }
             }
         }
@@ -191,29 +172,61 @@ impl Planner<'_, '_> {
                 self.plan.rows.push(stored);
             }
         }
-        self.plan.links = net_links(std::mem::take(&mut self.plan.links));
         self.plan
     }
 }
 
-/// The net effect of link edits: the last edit of each (holder, record) pair. The writer applies
-/// removals before additions, so `Add(A), Remove(A)` from two versions in one batch must not
-/// leave both edits in the plan.
-fn net_links(edits: Vec<LinkEdit>) -> Vec<LinkEdit> {
-    let mut last: HashMap<(Holder, RecordKey), usize> = HashMap::new();
-    for (i, edit) in edits.iter().enumerate() {
-        let (LinkEdit::Add(h, k) | LinkEdit::Remove(h, k)) = edit;
-        last.insert((h.clone(), k.clone()), i);
+/// An invoice's links as stored: its own holder fields, and what was linked or unlinked by hand.
+#[derive(Debug, Default)]
+pub struct Links {
+    /// (invoice, holder) from the invoice's own `deal_id`/`contact_id`/`company_id`.
+    pub fields: Vec<(RecordKey, Holder)>,
+    /// (invoice, holder, linked): linked by hand (true), or its field link unlinked by hand (false).
+    pub manual: Vec<(RecordKey, Holder, bool)>,
+}
+
+/// How a hand-made link or unlink changes `manual_links`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ManualEdit {
+    /// Record a hand-made link (true) or unlink (false).
+    Set(bool),
+    /// Forget the hand-made row.
+    Clear,
+}
+
+impl Links {
+    /// Whether `holder` holds `key`: by hand if a hand-made row says so, else by the field.
+    pub fn links(&self, holder: &Holder, key: &RecordKey) -> bool {
+        match self.manual.iter().find(|(k, h, _)| k == key && h == holder) {
+            Some((_, _, linked)) => *linked,
+            None => self.fields.iter().any(|(k, h)| k == key && h == holder),
+        }
     }
-    edits
-        .into_iter()
-        .enumerate()
-        .filter(|(i, edit)| {
-            let (LinkEdit::Add(h, k) | LinkEdit::Remove(h, k)) = edit;
-            last.get(&(h.clone(), k.clone())) == Some(i)
-        })
-        .map(|(_, edit)| edit)
-        .collect()
+
+    /// The (invoice, holder) pairs that hold, sorted.
+    pub fn holders(self) -> Vec<(RecordKey, Holder)> {
+        let mut out: Vec<(RecordKey, Holder)> = self
+            .fields
+            .iter()
+            .filter(|(k, h)| self.links(h, k))
+            .cloned()
+            .chain(self.manual.iter().filter(|(_, _, linked)| *linked).map(|(k, h, _)| (k.clone(), h.clone())))
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    /// What linking (`linked`) or unlinking `holder` and `key` by hand writes, or `None` when it
+    /// already is so.
+    pub fn edit(&self, holder: &Holder, key: &RecordKey, linked: bool) -> Option<ManualEdit> {
+        if self.links(holder, key) == linked {
+            return None;
+        }
+        let by_field = self.fields.iter().any(|(k, h)| k == key && h == holder);
+        // Agreeing with the field needs no row; disagreeing with it does.
+        Some(if by_field == linked { ManualEdit::Clear } else { ManualEdit::Set(linked) })
+    }
 }
 
 /// Plans a batch against what is stored. Within the batch, later versions of a record see the
@@ -260,4 +273,43 @@ pub fn plan_refresh(rows: Vec<Stored>, at: &Moment<'_>) -> Plan {
         plan.rows.push(Stored { record: stored.record, status });
     }
     plan
+}
+
+#[cfg(test)]
+mod tests {
+    use invoiceflow_rules::{AccountName, HolderId};
+
+    use super::*;
+
+    fn invoice(id: &str) -> RecordKey {
+        RecordKey::new(RecordKind::Invoice, AccountName::new("acme").expect("name"), RecordId::new(id).expect("id"))
+    }
+
+    fn deal(id: &str) -> Holder {
+        Holder { kind: HolderKind::Deal, id: HolderId::new(id).expect("id") }
+    }
+
+    #[test]
+    fn links_combine_fields_and_hand_made_rows() {
+        let links = Links {
+            fields: vec![(invoice("1"), deal("a")), (invoice("2"), deal("b"))],
+            manual: vec![(invoice("2"), deal("b"), false), (invoice("2"), deal("z"), true)],
+        };
+        assert!(links.links(&deal("a"), &invoice("1")));
+        assert!(!links.links(&deal("b"), &invoice("2")), "unlinked by hand");
+        assert_eq!(links.holders(), vec![(invoice("1"), deal("a")), (invoice("2"), deal("z"))]);
+    }
+
+    #[test]
+    fn a_hand_made_edit_writes_a_row_only_where_it_disagrees_with_the_field() {
+        let field = Links { fields: vec![(invoice("1"), deal("a"))], manual: vec![] };
+        assert_eq!(field.edit(&deal("a"), &invoice("1"), true), None);
+        assert_eq!(field.edit(&deal("a"), &invoice("1"), false), Some(ManualEdit::Set(false)));
+        assert_eq!(field.edit(&deal("z"), &invoice("1"), true), Some(ManualEdit::Set(true)));
+        assert_eq!(field.edit(&deal("z"), &invoice("1"), false), None);
+        let unlinked = Links { manual: vec![(invoice("1"), deal("a"), false)], ..field };
+        assert_eq!(unlinked.edit(&deal("a"), &invoice("1"), true), Some(ManualEdit::Clear));
+        let by_hand = Links { fields: vec![], manual: vec![(invoice("1"), deal("z"), true)] };
+        assert_eq!(by_hand.edit(&deal("z"), &invoice("1"), false), Some(ManualEdit::Clear));
+    }
 }

@@ -5,7 +5,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use std::str::FromStr;
 
 use super::StoreError;
-use super::imp::{CHUNK, sql_store};
+use super::imp::{CHUNK, RowChunk, sql_store};
 
 /// The advisory lock key that serialises record writes across nodes ("invf" in ASCII).
 const WRITE_LOCK: i64 = 0x696e_7666;
@@ -43,10 +43,19 @@ impl PgStore {
         Ok(tx)
     }
 
+    /// Record rows go to [`Self::upsert_chunk`] as rows to bind.
+    const ROWS_AS_JSON: bool = false;
+
     async fn upsert_chunk(
         tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
-        rows: &[super::codec::Row],
+        rows: &RowChunk,
     ) -> Result<(), StoreError> {
+        let rows = match rows {
+            RowChunk::Rows(rows) => rows.as_slice(),
+            RowChunk::Json(_) => {
+                return Err(StoreError::Corrupt { what: "batch".into(), reason: "rows encoded for SQLite".into() });
+            }
+        };
         let mut query = sqlx::query(sqlx::AssertSqlSafe(super::sql::postgres_upsert(rows.len())));
         for row in rows {
             query = query
@@ -57,7 +66,10 @@ impl PgStore {
                 .bind(row.due_date.as_deref())
                 .bind(row.updated_at)
                 .bind(row.currency)
-                .bind(row.body.as_str());
+                .bind(row.body.as_str())
+                .bind(row.deal_id.as_deref())
+                .bind(row.contact_id.as_deref())
+                .bind(row.company_id.as_deref());
         }
         query.execute(&mut **tx).await?;
         Ok(())
@@ -65,6 +77,19 @@ impl PgStore {
 
     fn migrator() -> sqlx::migrate::Migrator {
         sqlx::migrate!("../migrations/postgres")
+    }
+
+    /// `Store::begin_bulk`: nothing. Several nodes share the database, and one node's import must
+    /// not slow the others' queries down.
+    #[allow(clippy::unused_async)]
+    async fn set_indexes_aside(&self, _records: u64) -> Result<bool, StoreError> {
+        Ok(false)
+    }
+
+    /// `Store::end_bulk`: nothing.
+    #[allow(clippy::unused_async)]
+    async fn restore_indexes(&self) -> Result<(), StoreError> {
+        Ok(())
     }
 
     /// Runs one administrative statement (schema set-up in tests and tools); never user input.

@@ -9,6 +9,13 @@ pub(crate) struct Sql {
     pub(crate) postgres: &'static str,
 }
 
+impl Sql {
+    /// The same text for both backends.
+    const fn both(text: &'static str) -> Self {
+        Self { sqlite: text, postgres: text }
+    }
+}
+
 macro_rules! rows_sql {
     ($(#[$doc:meta])* $name:ident = $before:literal ROWS $after:literal) => {
         $(#[$doc])*
@@ -52,36 +59,37 @@ dual_sql!(
 );
 /// SQLite's record upsert: one JSON array of `Row` objects. (Binding thousands of `$N`
 /// parameters is quadratic in SQLite, so it is not done there.)
-pub(crate) const SQLITE_UPSERT: &str = "INSERT INTO records (kind, account, id, status, due_date, updated_at, currency, body) \
+pub(crate) const SQLITE_UPSERT: &str = "INSERT INTO records (kind, account, id, status, due_date, updated_at, currency, \
+    body, deal_id, contact_id, company_id) \
     SELECT k.value->>'kind', k.value->>'account', k.value->>'id', k.value->>'status', k.value->>'due_date', \
-    CAST(k.value->>'updated_at' AS BIGINT), k.value->>'currency', k.value->>'body' FROM jsonb_each($1) k WHERE true \
+    CAST(k.value->>'updated_at' AS BIGINT), k.value->>'currency', k.value->>'body', k.value->>'deal_id', \
+    k.value->>'contact_id', k.value->>'company_id' FROM jsonb_each($1) k WHERE true \
     ON CONFLICT (kind, account, id) DO UPDATE SET status = excluded.status, due_date = excluded.due_date, \
-    updated_at = excluded.updated_at, currency = excluded.currency, body = excluded.body";
+    updated_at = excluded.updated_at, currency = excluded.currency, body = excluded.body, deal_id = excluded.deal_id, \
+    contact_id = excluded.contact_id, company_id = excluded.company_id";
 
-/// PostgreSQL's record upsert of `rows` records, bound as multi-row `VALUES` (8 parameters a row).
+/// Parameters per row of [`postgres_upsert`].
+pub(crate) const POSTGRES_ROW_PARAMS: usize = 11;
+
+/// PostgreSQL's record upsert of `rows` records, bound as multi-row `VALUES`
+/// ([`POSTGRES_ROW_PARAMS`] parameters a row).
 pub(crate) fn postgres_upsert(rows: usize) -> String {
-    let mut sql =
-        String::from("INSERT INTO records (kind, account, id, status, due_date, updated_at, currency, body) VALUES ");
+    use std::fmt::Write as _;
+    let mut sql = String::from(
+        "INSERT INTO records (kind, account, id, status, due_date, updated_at, currency, body, deal_id, contact_id, \
+        company_id) VALUES ",
+    );
     for r in 0..rows {
-        let p = r * 8;
-        if r > 0 {
-            sql.push(',');
+        sql.push_str(if r > 0 { ",(" } else { "(" });
+        for c in 1..=POSTGRES_ROW_PARAMS {
+            let sep = if c < POSTGRES_ROW_PARAMS { "," } else { ")" };
+            let _ = write!(sql, "${}{sep}", r * POSTGRES_ROW_PARAMS + c);
         }
-        sql.push_str(&format!(
-            "(${},${},${},${},${},${},${},${})",
-            p + 1,
-            p + 2,
-            p + 3,
-            p + 4,
-            p + 5,
-            p + 6,
-            p + 7,
-            p + 8
-        ));
     }
     sql.push_str(
         " ON CONFLICT (kind, account, id) DO UPDATE SET status = excluded.status, due_date = excluded.due_date, \
-        updated_at = excluded.updated_at, currency = excluded.currency, body = excluded.body",
+        updated_at = excluded.updated_at, currency = excluded.currency, body = excluded.body, \
+        deal_id = excluded.deal_id, contact_id = excluded.contact_id, company_id = excluded.company_id",
     );
     sql
 }
@@ -92,19 +100,14 @@ rows_sql!(
     SELECT k.value->>0, k.value->>1, k.value->>2, k.value->>3, k.value->>4, k.value->>5, CAST(k.value->>6 AS BIGINT), $2 FROM "
     ROWS " k"
 );
-rows_sql!(
-    /// Adds `[holder_kind, holder_id, account, invoice_id]` links with origin `record`.
-    ADD_LINKS = "INSERT INTO links (holder_kind, holder_id, account, invoice_id, origin) \
-    SELECT k.value->>0, k.value->>1, k.value->>2, k.value->>3, 'record' FROM "
-    ROWS " k WHERE true ON CONFLICT DO NOTHING"
-);
 dual_sql!(
-    /// Removes `record`-origin `[holder_kind, holder_id, account, invoice_id]` links.
-    REMOVE_LINKS = sqlite: "DELETE FROM links WHERE origin = 'record' AND (holder_kind, holder_id, account, invoice_id) IN \
-    (SELECT k.value->>0, k.value->>1, k.value->>2, k.value->>3 FROM jsonb_each($1) k)",
-    postgres: "DELETE FROM links WHERE ctid IN (SELECT l.ctid FROM jsonb_array_elements(CAST($1 AS jsonb)) k CROSS JOIN LATERAL \
-    (SELECT ctid FROM links WHERE origin = 'record' AND holder_kind = k.value->>0 AND holder_id = k.value->>1 \
-    AND account = k.value->>2 AND invoice_id = k.value->>3) l)"
+    /// Forgets the hand-made unlinks of `[holder_kind, account, invoice_id]`: the invoice's own field
+    /// for that kind of holder changed, and the new value links again.
+    CLEAR_UNLINKS = sqlite: "DELETE FROM manual_links WHERE NOT linked AND (holder_kind, account, invoice_id) IN \
+    (SELECT k.value->>0, k.value->>1, k.value->>2 FROM jsonb_each($1) k)",
+    postgres: "DELETE FROM manual_links WHERE ctid IN (SELECT m.ctid FROM jsonb_array_elements(CAST($1 AS jsonb)) k \
+    CROSS JOIN LATERAL (SELECT ctid FROM manual_links WHERE NOT linked AND holder_kind = k.value->>0 \
+    AND account = k.value->>1 AND invoice_id = k.value->>2) m)"
 );
 dual_sql!(
     /// Forgets what the `[account, deposit_id]` deposits deposited.
@@ -135,12 +138,37 @@ plain_sql!(
     AND ($1 IS NULL OR r.account = $1) AND (r.account > $2 OR (r.account = $2 AND r.id > $3)) \
     ORDER BY r.account, r.id LIMIT $4"
 );
-plain_sql!(
-    /// Like `INVOICES`, only those linked to holder `($5, $6)`.
-    HOLDER_INVOICES = "SELECT r.kind, r.status, r.body FROM records r JOIN links l \
-    ON l.account = r.account AND l.invoice_id = r.id AND l.holder_kind = $5 AND l.holder_id = $6 WHERE r.kind = 'invoice' \
-    AND ($1 IS NULL OR r.account = $1) AND (r.account > $2 OR (r.account = $2 AND r.id > $3)) \
-    ORDER BY r.account, r.id LIMIT $4"
+macro_rules! holder_invoices_sql {
+    ($(#[$doc:meta])* $name:ident = $kind:literal, $column:literal) => {
+        $(#[$doc])*
+        pub(crate) const $name: Sql = Sql::both(concat!(
+                "SELECT r.account, r.id, r.kind, r.status, r.body FROM records r WHERE r.kind = 'invoice' AND r.",
+                $column,
+                " = $5 AND ($1 IS NULL OR r.account = $1) AND (r.account > $2 OR (r.account = $2 AND r.id > $3)) \
+                AND NOT EXISTS (SELECT 1 FROM manual_links m WHERE m.holder_kind = '",
+                $kind,
+                "' AND m.holder_id = $5 AND m.account = r.account AND m.invoice_id = r.id AND NOT m.linked) \
+                UNION SELECT r.account, r.id, r.kind, r.status, r.body FROM manual_links m JOIN records r \
+                ON r.kind = 'invoice' AND r.account = m.account AND r.id = m.invoice_id \
+                WHERE m.holder_kind = '",
+                $kind,
+                "' AND m.holder_id = $5 AND m.linked AND ($1 IS NULL OR r.account = $1) \
+                AND (r.account > $2 OR (r.account = $2 AND r.id > $3)) ORDER BY 1, 2 LIMIT $4"
+        ));
+    };
+}
+holder_invoices_sql!(
+    /// Like `INVOICES`, only those deal `$5` holds: by their own field (unless unlinked by hand) or
+    /// linked by hand.
+    DEAL_INVOICES = "deal", "deal_id"
+);
+holder_invoices_sql!(
+    /// Like `DEAL_INVOICES`, for contact `$5`.
+    CONTACT_INVOICES = "contact", "contact_id"
+);
+holder_invoices_sql!(
+    /// Like `DEAL_INVOICES`, for CRM company `$5`.
+    COMPANY_INVOICES = "company", "company_id"
 );
 plain_sql!(
     /// Records of kind `$1` with id `$2`, optionally in company `$3`.
@@ -148,21 +176,29 @@ plain_sql!(
     AND ($3 IS NULL OR account = $3) ORDER BY account"
 );
 dual_sql!(
-    /// The holders of `[account, invoice_id]` invoices.
-    HOLDERS_OF = sqlite: "SELECT l.account, l.invoice_id, l.holder_kind, l.holder_id FROM jsonb_each($1) k JOIN links l \
-    ON l.account = k.value->>0 AND l.invoice_id = k.value->>1 ORDER BY l.account, l.invoice_id, l.holder_kind, l.holder_id",
-    postgres: "SELECT l.account, l.invoice_id, l.holder_kind, l.holder_id FROM jsonb_array_elements(CAST($1 AS jsonb)) k \
-    CROSS JOIN LATERAL (SELECT account, invoice_id, holder_kind, holder_id FROM links \
-    WHERE account = k.value->>0 AND invoice_id = k.value->>1) l ORDER BY 1, 2, 3, 4"
+    /// The own holder fields of `[account, invoice_id]` invoices.
+    FIELD_HOLDERS = sqlite: "SELECT r.account, r.id, r.deal_id, r.contact_id, r.company_id FROM jsonb_each($1) k \
+    JOIN records r ON r.kind = 'invoice' AND r.account = k.value->>0 AND r.id = k.value->>1",
+    postgres: "SELECT r.account, r.id, r.deal_id, r.contact_id, r.company_id FROM jsonb_array_elements(CAST($1 AS jsonb)) k \
+    CROSS JOIN LATERAL (SELECT account, id, deal_id, contact_id, company_id FROM records WHERE kind = 'invoice' \
+    AND account = k.value->>0 AND id = k.value->>1) r"
+);
+dual_sql!(
+    /// The hand-made links and unlinks of `[account, invoice_id]` invoices.
+    MANUAL_LINKS = sqlite: "SELECT m.account, m.invoice_id, m.holder_kind, m.holder_id, m.linked FROM jsonb_each($1) k \
+    JOIN manual_links m ON m.account = k.value->>0 AND m.invoice_id = k.value->>1",
+    postgres: "SELECT m.account, m.invoice_id, m.holder_kind, m.holder_id, m.linked \
+    FROM jsonb_array_elements(CAST($1 AS jsonb)) k CROSS JOIN LATERAL (SELECT account, invoice_id, holder_kind, \
+    holder_id, linked FROM manual_links WHERE account = k.value->>0 AND invoice_id = k.value->>1) m"
 );
 plain_sql!(
-    /// A manual link.
-    LINK = "INSERT INTO links (holder_kind, holder_id, account, invoice_id, origin) VALUES ($1, $2, $3, $4, 'manual') \
-    ON CONFLICT DO NOTHING"
+    /// Records a hand-made link (`$5` true) or unlink (`$5` false) of holder `($1, $2)` and invoice `($3, $4)`.
+    SET_MANUAL_LINK = "INSERT INTO manual_links (holder_kind, holder_id, account, invoice_id, linked) \
+    VALUES ($1, $2, $3, $4, $5) ON CONFLICT (holder_kind, holder_id, account, invoice_id) DO UPDATE SET linked = excluded.linked"
 );
 plain_sql!(
-    /// Removes a link of any origin.
-    UNLINK = "DELETE FROM links WHERE holder_kind = $1 AND holder_id = $2 AND account = $3 AND invoice_id = $4"
+    /// Forgets the hand-made link or unlink of holder `($1, $2)` and invoice `($3, $4)`.
+    CLEAR_MANUAL_LINK = "DELETE FROM manual_links WHERE holder_kind = $1 AND holder_id = $2 AND account = $3 AND invoice_id = $4"
 );
 plain_sql!(
     /// Events after `$4`, optionally of record `($1, $2, $3)`, at most `$5`.

@@ -4,10 +4,48 @@
 use std::str::FromStr;
 use std::time::Duration;
 
+use sqlx::AssertSqlSafe;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
 use super::StoreError;
-use super::imp::{CHUNK, sql_store};
+use super::imp::{CHUNK, RowChunk, sql_store};
+
+/// An index of `records` that a bulk import may set aside: how to drop it, and how to create it
+/// exactly as the migrations do (a test compares the two).
+pub(crate) struct DeferredIndex {
+    pub(crate) name: &'static str,
+    pub(crate) drop: &'static str,
+    pub(crate) create: &'static str,
+}
+
+macro_rules! deferred_index {
+    ($name:literal ON $definition:literal) => {
+        DeferredIndex {
+            name: $name,
+            drop: concat!("DROP INDEX IF EXISTS ", $name),
+            create: concat!("CREATE INDEX IF NOT EXISTS ", $name, " ON ", $definition),
+        }
+    };
+}
+
+/// The secondary indexes of `records`: each costs a random-order insert per record, so a large
+/// import into a small table is faster without them and a sort to rebuild them at the end.
+pub(crate) const DEFERRED_INDEXES: [DeferredIndex; 4] = [
+    deferred_index!("records_by_status_due" ON "records (status, due_date)"),
+    deferred_index!("records_by_deal" ON "records (deal_id) WHERE deal_id IS NOT NULL"),
+    deferred_index!("records_by_contact" ON "records (contact_id) WHERE contact_id IS NOT NULL"),
+    deferred_index!("records_by_company" ON "records (company_id) WHERE company_id IS NOT NULL"),
+];
+
+/// The page cache (`PRAGMA cache_size`, negative: KiB): 64 MiB, where SQLite's default is 2 MiB,
+/// so index pages written in random order stay in memory during a large import.
+const CACHE_KIB: &str = "-65536";
+
+/// The page cache during a bulk import (sequential writes only).
+const BULK_CACHE_KIB: &str = "-16384";
+
+/// The smallest import that sets indexes aside.
+pub const BULK_MIN_RECORDS: u64 = 100_000;
 
 /// The SQLite store.
 #[derive(Clone)]
@@ -27,12 +65,9 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(30))
             .foreign_keys(true)
-            // 64 MiB of page cache (SQLite's default is 2 MiB): index pages written in random
-            // order (links by deal) stay in memory during a large import.
-            .pragma("cache_size", "-65536")
-            .pragma("temp_store", "memory")
+            .pragma("cache_size", CACHE_KIB)
             // Checkpoint the WAL every 16,384 pages (64 MiB) instead of 1,000: index pages written
-            // in random order (links by deal) are then copied back once per checkpoint, not each
+            // in random order (invoices by deal) are then copied back once per checkpoint, not each
             // time they change. The WAL file may grow to about that size.
             .pragma("wal_autocheckpoint", "16384");
         // One connection: SQLite has one writer anyway, and every connection keeps a page cache
@@ -45,16 +80,60 @@ impl SqliteStore {
         self.pool.begin_with("BEGIN IMMEDIATE").await
     }
 
+    /// Record rows go to [`Self::upsert_chunk`] as one JSON array.
+    const ROWS_AS_JSON: bool = true;
+
     async fn upsert_chunk(
         tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
-        rows: &[super::codec::Row],
+        rows: &RowChunk,
     ) -> Result<(), StoreError> {
-        sqlx::query(super::sql::SQLITE_UPSERT).bind(super::imp::json_rows(rows)?).execute(&mut **tx).await?;
+        let query = sqlx::query(super::sql::SQLITE_UPSERT);
+        let query = match rows {
+            RowChunk::Json(json) => query.bind(json.as_str()),
+            RowChunk::Rows(rows) => query.bind(super::imp::json_rows(rows)?),
+        };
+        query.execute(&mut **tx).await?;
         Ok(())
     }
 
     fn migrator() -> sqlx::migrate::Migrator {
         sqlx::migrate!("../migrations/sqlite")
+    }
+
+    /// `Store::begin_bulk`: drops the [`DEFERRED_INDEXES`] for an import of `records` records when
+    /// that is at least [`BULK_MIN_RECORDS`] and at least as many as are stored.
+    async fn set_indexes_aside(&self, records: u64) -> Result<bool, StoreError> {
+        if records < BULK_MIN_RECORDS {
+            return Ok(false);
+        }
+        let mut tx = self.begin_write().await?;
+        // The largest rowid: the number of records, give or take deletions, without a count.
+        let stored: i64 = sqlx::query_scalar("SELECT coalesce(max(rowid), 0) FROM records").fetch_one(&mut *tx).await?;
+        // Rebuilding costs a sort of everything stored; maintaining, an insert per changed record.
+        if u64::try_from(stored).unwrap_or(0).saturating_mul(2) > records {
+            return Ok(false);
+        }
+        for index in DEFERRED_INDEXES {
+            sqlx::query(index.drop).execute(&mut *tx).await?;
+        }
+        // Without random-order indexes, every page is written once and left: a large cache only
+        // holds memory.
+        sqlx::query(AssertSqlSafe(format!("PRAGMA cache_size = {BULK_CACHE_KIB}"))).execute(&mut *tx).await?;
+        tx.commit().await?;
+        tracing::info!(records, stored, "bulk import: secondary indexes set aside until the end");
+        Ok(true)
+    }
+
+    /// `Store::end_bulk`: creates whichever [`DEFERRED_INDEXES`] are missing.
+    async fn restore_indexes(&self) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        for index in DEFERRED_INDEXES {
+            tracing::debug!(index = index.name, "ensuring index");
+            sqlx::query(index.create).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        sqlx::query(AssertSqlSafe(format!("PRAGMA cache_size = {CACHE_KIB}"))).execute(&self.pool).await?;
+        Ok(())
     }
 
     /// Closes the pool, checkpointing the WAL.
@@ -64,3 +143,55 @@ impl SqliteStore {
 }
 
 sql_store!(SqliteStore, SqliteWriter, sqlx::Sqlite, sqlite);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store as _;
+
+    async fn store() -> (tempfile::TempDir, SqliteStore) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let store = SqliteStore::connect(&url).await.expect("connect");
+        store.migrate().await.expect("migrate");
+        (dir, store)
+    }
+
+    async fn index_sql(store: &SqliteStore, name: &str) -> Option<String> {
+        sqlx::query_scalar("SELECT sql FROM sqlite_schema WHERE type = 'index' AND name = $1")
+            .bind(name)
+            .fetch_optional(&store.pool)
+            .await
+            .expect("schema")
+    }
+
+    #[tokio::test]
+    async fn deferred_indexes_are_rebuilt_as_the_migrations_create_them() {
+        let (_dir, store) = store().await;
+        let mut migrated = Vec::new();
+        for index in DEFERRED_INDEXES {
+            let sql = index_sql(&store, index.name).await.expect("the migrations create it");
+            assert_eq!(sql, index.create.replace("IF NOT EXISTS ", ""), "{}", index.name);
+            migrated.push(sql);
+        }
+        assert!(store.begin_bulk(BULK_MIN_RECORDS).await.expect("begin"));
+        for index in DEFERRED_INDEXES {
+            assert_eq!(index_sql(&store, index.name).await, None, "{} set aside", index.name);
+        }
+        store.end_bulk().await.expect("end");
+        for (index, sql) in DEFERRED_INDEXES.iter().zip(migrated) {
+            assert_eq!(index_sql(&store, index.name).await, Some(sql));
+        }
+    }
+
+    #[tokio::test]
+    async fn small_imports_and_interrupted_bulk_imports() {
+        let (_dir, store) = store().await;
+        assert!(!store.begin_bulk(BULK_MIN_RECORDS - 1).await.expect("begin"), "too small to set aside");
+        assert!(index_sql(&store, "records_by_deal").await.is_some());
+        assert!(store.begin_bulk(BULK_MIN_RECORDS).await.expect("begin"));
+        // Killed before end_bulk: the next open (which migrates) restores the indexes.
+        store.migrate().await.expect("migrate");
+        assert!(index_sql(&store, "records_by_deal").await.is_some());
+    }
+}

@@ -196,6 +196,62 @@ async fn manual_link_and_unlink_record_events<S: Store>(s: &S) {
     assert_eq!(links, vec![(None, Some("deal-9".to_owned())), (Some("deal-9".to_owned()), None)]);
 }
 
+async fn an_unlinked_field_link_stays_unlinked_until_the_field_changes<S: Store>(s: &S) {
+    let mut v = invoice("1", "150.00", "2026-11-01T10:00:00Z");
+    v["deal_id"] = json!("deal-1");
+    apply(s, "2026-11-10", "2026-11-10T12:00:00Z", &[v.clone()]).await;
+    let k = key(RecordKind::Invoice, "1");
+    let now = at("2026-11-10T14:00:00Z");
+    let holders = || async { s.holders_of(std::slice::from_ref(&k)).await.unwrap() };
+    let of_deal = |d: &str| InvoiceQuery { holder: Some(deal(d)), limit: 10, ..Default::default() };
+    assert_eq!(s.unlink(&deal("deal-1"), &k, now).await.unwrap(), LinkChange::Done);
+    assert_eq!(s.unlink(&deal("deal-1"), &k, now).await.unwrap(), LinkChange::AlreadySo);
+    assert!(holders().await.is_empty());
+    assert!(s.invoices(&of_deal("deal-1")).await.unwrap().is_empty());
+    // The same data again does not undo the unlink…
+    apply(s, "2026-11-10", "2026-11-10T15:00:00Z", &[v.clone()]).await;
+    assert!(holders().await.is_empty());
+    // …a new value of the field does, and so does going back to the old one.
+    v["deal_id"] = json!("deal-2");
+    v["updated_at"] = json!("2026-11-02T10:00:00Z");
+    apply(s, "2026-11-10", "2026-11-10T16:00:00Z", &[v.clone()]).await;
+    assert_eq!(holders().await, vec![(k.clone(), deal("deal-2"))]);
+    assert_eq!(s.unlink(&deal("deal-2"), &k, now).await.unwrap(), LinkChange::Done);
+    v["deal_id"] = json!("deal-1");
+    v["updated_at"] = json!("2026-11-03T10:00:00Z");
+    apply(s, "2026-11-10", "2026-11-10T17:00:00Z", &[v]).await;
+    assert_eq!(holders().await, vec![(k.clone(), deal("deal-1"))]);
+    // Linking by hand what the field links already is a no-op; after an unlink it restores it.
+    assert_eq!(s.link(&deal("deal-1"), &k, now).await.unwrap(), LinkChange::AlreadySo);
+    assert_eq!(s.unlink(&deal("deal-1"), &k, now).await.unwrap(), LinkChange::Done);
+    assert_eq!(s.link(&deal("deal-1"), &k, now).await.unwrap(), LinkChange::Done);
+    assert_eq!(holders().await, vec![(k.clone(), deal("deal-1"))]);
+    assert_eq!(s.invoices(&of_deal("deal-1")).await.unwrap().len(), 1);
+}
+
+async fn a_hand_made_link_adds_to_the_field_link<S: Store>(s: &S) {
+    let mut v = invoice("1", "150.00", "2026-11-01T10:00:00Z");
+    v["deal_id"] = json!("deal-1");
+    apply(s, "2026-11-10", "2026-11-10T12:00:00Z", &[v, invoice("2", "150.00", "2026-11-01T10:00:00Z")]).await;
+    let (k1, k2) = (key(RecordKind::Invoice, "1"), key(RecordKind::Invoice, "2"));
+    let now = at("2026-11-10T14:00:00Z");
+    assert_eq!(s.link(&deal("deal-9"), &k1, now).await.unwrap(), LinkChange::Done);
+    assert_eq!(s.link(&deal("deal-1"), &k2, now).await.unwrap(), LinkChange::Done);
+    assert_eq!(
+        s.holders_of(&[k1.clone(), k2.clone()]).await.unwrap(),
+        vec![(k1.clone(), deal("deal-1")), (k1.clone(), deal("deal-9")), (k2.clone(), deal("deal-1"))]
+    );
+    let of_deal = InvoiceQuery { holder: Some(deal("deal-1")), limit: 10, ..Default::default() };
+    let ids: Vec<String> = s.invoices(&of_deal).await.unwrap().iter().map(|i| i.record.key().id.to_string()).collect();
+    assert_eq!(ids, ["1", "2"], "one by its field, one by hand, in key order");
+    let first = InvoiceQuery { limit: 1, ..of_deal.clone() };
+    let page = s.invoices(&first).await.unwrap();
+    assert_eq!(page.len(), 1);
+    let rest = InvoiceQuery { after: Some((k1.account.clone(), k1.id.clone())), ..of_deal };
+    let ids: Vec<String> = s.invoices(&rest).await.unwrap().iter().map(|i| i.record.key().id.to_string()).collect();
+    assert_eq!(ids, ["2"], "pages continue after the last key");
+}
+
 async fn refresh_records_overdue_once<S: Store>(s: &S) {
     apply(s, "2026-11-19", "2026-11-19T12:00:00Z", &[invoice("1", "150.00", "2026-11-01T10:00:00Z")]).await;
     let k = key(RecordKind::Invoice, "1");
@@ -302,6 +358,40 @@ async fn a_writer_commits_its_batches_together_or_not_at_all<S: Store>(s: &S) {
     assert_eq!(s.invoices(&InvoiceQuery { limit: 10, ..Default::default() }).await.unwrap().len(), 2);
 }
 
+async fn a_writer_sees_the_deposits_of_its_earlier_batches<S: Store>(s: &S) {
+    // The writer reads a batch while the previous one is still being written: a payment whose
+    // deposit came in the batch before must still be seen as deposited.
+    let cal = Fixed(day("2026-11-10"));
+    let at_now = Moment { now: at("2026-11-10T12:00:00Z"), calendar: &cal };
+    let mut writer = s.writer().await.unwrap();
+    writer.apply(records(&[deposit("d1", &["p1"])]), &at_now).await.unwrap();
+    writer.apply(records(&[payment("p1")]), &at_now).await.unwrap();
+    writer.apply(records(&[payment("p2")]), &at_now).await.unwrap();
+    writer.commit().await.unwrap();
+    assert_eq!(one(s, &key(RecordKind::Payment, "p1")).await.status, "deposited");
+    assert_eq!(one(s, &key(RecordKind::Payment, "p2")).await.status, "undeposited");
+}
+
+async fn a_bulk_import_reads_and_writes_the_same<S: Store>(s: &S) {
+    let bulk = s.begin_bulk(1_000_000).await.unwrap();
+    let mut v = invoice("1", "150.00", "2026-11-01T10:00:00Z");
+    v["deal_id"] = json!("deal-1");
+    apply(s, "2026-11-10", "2026-11-10T12:00:00Z", &[v]).await;
+    let of_deal = InvoiceQuery { holder: Some(deal("deal-1")), limit: 10, ..Default::default() };
+    assert_eq!(s.invoices(&of_deal).await.unwrap().len(), 1, "queries stay right while indexes are aside");
+    if bulk {
+        s.end_bulk().await.unwrap();
+    }
+    assert_eq!(s.invoices(&of_deal).await.unwrap().len(), 1);
+    assert_eq!(
+        s.refresh(&Moment { now: at("2026-11-25T12:00:00Z"), calendar: &Fixed(day("2026-11-25")) })
+            .await
+            .unwrap()
+            .updated,
+        1
+    );
+}
+
 async fn migrating_twice_is_harmless<S: Store>(s: &S) {
     s.migrate().await.unwrap();
     s.migrate().await.unwrap();
@@ -360,7 +450,7 @@ macro_rules! contract {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
             $(
-                #[tokio::test]
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
                     let (_dir, store) = super::sqlite().await;
                     super::$name(&store).await;
@@ -370,7 +460,7 @@ macro_rules! contract {
 
         mod postgres {
             $(
-                #[tokio::test]
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
                     let Some(pg) = super::postgres(stringify!($name)).await else { return };
                     super::$name(&pg.store).await;
@@ -390,11 +480,15 @@ contract!(
     deal_id_field_links_and_relinks,
     a_deal_change_within_one_batch_leaves_only_the_last_link,
     manual_link_and_unlink_record_events,
+    an_unlinked_field_link_stays_unlinked_until_the_field_changes,
+    a_hand_made_link_adds_to_the_field_link,
     refresh_records_overdue_once,
     deletion_voids_and_records_lifecycle,
     deposit_moves_payment_out_of_undeposited_funds,
     invoices_page_in_key_order,
     find_tells_companies_apart,
     a_writer_commits_its_batches_together_or_not_at_all,
+    a_writer_sees_the_deposits_of_its_earlier_batches,
+    a_bulk_import_reads_and_writes_the_same,
     migrating_twice_is_harmless,
 );
