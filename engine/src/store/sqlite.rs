@@ -4,7 +4,6 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::AssertSqlSafe;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
 use super::StoreError;
@@ -39,10 +38,18 @@ pub(crate) const DEFERRED_INDEXES: [DeferredIndex; 4] = [
 
 /// The page cache (`PRAGMA cache_size`, negative: KiB): 64 MiB, where SQLite's default is 2 MiB,
 /// so index pages written in random order stay in memory during a large import.
-const CACHE_KIB: &str = "-65536";
+macro_rules! cache_kib {
+    () => {
+        "-65536"
+    };
+}
 
 /// The page cache during a bulk import (sequential writes only).
-const BULK_CACHE_KIB: &str = "-16384";
+macro_rules! bulk_cache_kib {
+    () => {
+        "-16384"
+    };
+}
 
 /// The smallest import that sets indexes aside.
 pub const BULK_MIN_RECORDS: u64 = 100_000;
@@ -65,7 +72,7 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(30))
             .foreign_keys(true)
-            .pragma("cache_size", CACHE_KIB)
+            .pragma("cache_size", cache_kib!())
             // Checkpoint the WAL every 16,384 pages (64 MiB) instead of 1,000: index pages written
             // in random order (invoices by deal) are then copied back once per checkpoint, not each
             // time they change. The WAL file may grow to about that size.
@@ -118,7 +125,7 @@ impl SqliteStore {
         }
         // Without random-order indexes, every page is written once and left: a large cache only
         // holds memory.
-        sqlx::query(AssertSqlSafe(format!("PRAGMA cache_size = {BULK_CACHE_KIB}"))).execute(&mut *tx).await?;
+        sqlx::query(concat!("PRAGMA cache_size = ", bulk_cache_kib!())).execute(&mut *tx).await?;
         tx.commit().await?;
         tracing::info!(records, stored, "bulk import: secondary indexes set aside until the end");
         Ok(true)
@@ -132,7 +139,7 @@ impl SqliteStore {
             sqlx::query(index.create).execute(&mut *tx).await?;
         }
         tx.commit().await?;
-        sqlx::query(AssertSqlSafe(format!("PRAGMA cache_size = {CACHE_KIB}"))).execute(&self.pool).await?;
+        sqlx::query(concat!("PRAGMA cache_size = ", cache_kib!())).execute(&self.pool).await?;
         Ok(())
     }
 
