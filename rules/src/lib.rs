@@ -12,10 +12,12 @@
 pub mod change;
 pub mod company;
 pub mod deal;
+pub mod format;
 pub mod ids;
 pub mod money;
 pub mod parse;
 pub mod record;
+pub mod script;
 pub mod status;
 pub mod suggest;
 

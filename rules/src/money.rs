@@ -25,6 +25,9 @@ pub enum MoneyError {
 }
 
 impl Currency {
+    /// The US dollar.
+    pub const USD: Currency = Currency(iso_currency::Currency::USD);
+
     /// Looks up an ISO 4217 code (`"USD"`, `"eur"`; case-insensitive).
     ///
     /// # Errors

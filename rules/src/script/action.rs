@@ -1,0 +1,125 @@
+//! What evaluating a rule returns: action intents, each with the provenance that answers "why did
+//! this go out?". Intents are data; the engine stores them in its outbox and the connectors
+//! deliver them.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::ids::RecordKey;
+
+/// One thing a rule asks for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Action {
+    /// An email through the SMTP connector.
+    Email {
+        /// Addresses (a named email destination is expanded when the rule is evaluated).
+        to: Vec<String>,
+        /// Copies.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        cc: Vec<String>,
+        /// Subject line.
+        subject: String,
+        /// Plain-text body.
+        text: String,
+        /// HTML body, when the rule gives one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        html: Option<String>,
+    },
+    /// A message to a Slack-style incoming webhook.
+    Slack {
+        /// The destination's name in the configuration.
+        destination: String,
+        /// The message (always sent, also the notification text when blocks are given).
+        text: String,
+        /// Block Kit blocks, when the rule gives them.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        blocks: Option<serde_json::Value>,
+    },
+    /// A JSON payload to a signed webhook.
+    Webhook {
+        /// The destination's name in the configuration.
+        destination: String,
+        /// The `data` of the delivery.
+        payload: serde_json::Value,
+    },
+    /// A task in invoiceflow's task manager.
+    Task {
+        /// What to do.
+        title: String,
+        /// Details.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        notes: Option<String>,
+        /// Who should do it (a name or an email address).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        assignee: Option<String>,
+        /// When it is due.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        due: Option<NaiveDate>,
+        /// Whether it needs an approval (approve / reject) rather than being done.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        approval: bool,
+    },
+    /// QuickBooks sends the invoice with its own template (`POST …/invoice/{id}/send`).
+    SendInvoice {
+        /// The invoice.
+        invoice: RecordKey,
+        /// Overrides `BillEmail` (QuickBooks' `sendTo`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        to: Option<String>,
+    },
+}
+
+impl Action {
+    /// The action's kind, as rule tests and logs name it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Email { .. } => "email",
+            Self::Slack { .. } => "slack",
+            Self::Webhook { .. } => "webhook",
+            Self::Task { .. } => "task",
+            Self::SendInvoice { .. } => "send_invoice",
+        }
+    }
+}
+
+/// What started an evaluation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Cause {
+    /// A stored change event.
+    Change {
+        /// The event's sequence number in the store (0 when not stored, as in `invoiceflow test`).
+        event: i64,
+        /// The property.
+        property: String,
+        /// Its value before.
+        from: Option<String>,
+        /// Its value after.
+        to: Option<String>,
+    },
+    /// A schedule slot: the instant the cron expression named.
+    Schedule {
+        /// The slot.
+        slot: DateTime<Utc>,
+    },
+    /// Evaluated by hand (`invoiceflow explain`).
+    Manual,
+}
+
+/// An action with its provenance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Intent {
+    /// The rule's id (its file name without extension).
+    pub rule: String,
+    /// The rule's version: a hash of its file.
+    pub version: String,
+    /// What started the evaluation.
+    pub cause: Cause,
+    /// The record.
+    pub record: RecordKey,
+    /// The record's values the rule saw (status, amount, balance, due date, …).
+    pub seen: serde_json::Map<String, serde_json::Value>,
+    /// The action.
+    pub action: Action,
+}
