@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use chrono_tz::Tz;
+use invoiceflow_rules::format::Locale;
 use invoiceflow_rules::{AccountName, Company, Currency};
 use serde::Deserialize;
 
@@ -61,6 +62,70 @@ pub struct ConfigFile {
     /// The connected QuickBooks companies, by name (`[quickbooks.acme]`).
     #[serde(default)]
     pub quickbooks: BTreeMap<String, QuickBooksCompany>,
+    /// Where rules live and how they print.
+    #[serde(default)]
+    pub rules: RulesSection,
+    /// Where actions go, by name (`[destinations.finance]`); rules name them.
+    #[serde(default)]
+    pub destinations: BTreeMap<String, DestinationFile>,
+}
+
+/// `[rules]`: the rules directory.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RulesSection {
+    /// The directory of rule files (`*.toml`, tests in `*.test.toml`), relative to this file.
+    /// Default `rules`.
+    pub dir: Option<PathBuf>,
+    /// The rules library: `*.rhai` modules rules may `import "name"`. Relative to this file.
+    /// Default `<dir>/lib`.
+    pub library: Option<PathBuf>,
+    /// How money and dates print in rule text by default: `en`, `en-GB`, `fr`, `de`, `es`, `it`,
+    /// `nl`. Default `en`.
+    pub locale: Option<String>,
+}
+
+/// `[destinations.NAME]`: exactly one of `slack`, `webhook`, `email`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DestinationFile {
+    /// A Slack incoming-webhook URL.
+    pub slack: Option<String>,
+    /// A signed-webhook URL.
+    pub webhook: Option<String>,
+    /// Email addresses.
+    pub email: Option<Vec<String>>,
+}
+
+/// A destination, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Destination {
+    /// A Slack incoming webhook.
+    Slack {
+        /// Its URL.
+        url: String,
+    },
+    /// A signed webhook.
+    Webhook {
+        /// Its URL.
+        url: String,
+    },
+    /// A list of email addresses.
+    Email {
+        /// The addresses.
+        to: Vec<String>,
+    },
+}
+
+/// `[rules]`, validated.
+#[derive(Debug, Clone)]
+pub struct RulesConfig {
+    /// The rules directory.
+    pub dir: PathBuf,
+    /// The library directory.
+    pub library: PathBuf,
+    /// The default locale of rule text.
+    pub locale: Locale,
 }
 
 /// `[company]`: defaults for every QuickBooks company.
@@ -92,6 +157,10 @@ pub struct Config {
     pub database_url: String,
     /// Time zone and home currency of every company.
     pub companies: Companies,
+    /// Where rules live.
+    pub rules: RulesConfig,
+    /// Where actions go, by name.
+    pub destinations: BTreeMap<String, Destination>,
 }
 
 /// The companies invoiceflow knows, and the defaults for the ones it does not.
@@ -192,7 +261,35 @@ impl Config {
             configured.insert(account, (company, qb.realm_id));
         }
         let database_url = file.database_url.unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
-        Ok(Self { database_url, companies: Companies { defaults, configured } })
+        let base = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let dir = base.join(file.rules.dir.unwrap_or_else(|| PathBuf::from("rules")));
+        let library = file.rules.library.map_or_else(|| dir.join("lib"), |l| base.join(l));
+        let locale = match &file.rules.locale {
+            None => Locale::En,
+            Some(tag) => Locale::parse(tag).ok_or_else(|| {
+                invalid("rules.locale".into(), format!("{tag:?} is not a known locale: {}", Locale::TAGS.join(", ")))
+            })?,
+        };
+        let mut destinations = BTreeMap::new();
+        for (name, d) in file.destinations {
+            let key = format!("destinations.{name}");
+            let destination = match (d.slack, d.webhook, d.email) {
+                (Some(url), None, None) => Destination::Slack { url },
+                (None, Some(url), None) => Destination::Webhook { url },
+                (None, None, Some(to)) if !to.is_empty() && to.iter().all(|a| a.contains('@')) => {
+                    Destination::Email { to }
+                }
+                (None, None, Some(_)) => return Err(invalid(key, "`email` must list at least one address".into())),
+                _ => return Err(invalid(key, "set exactly one of `slack`, `webhook`, `email`".into())),
+            };
+            destinations.insert(name, destination);
+        }
+        Ok(Self {
+            database_url,
+            companies: Companies { defaults, configured },
+            rules: RulesConfig { dir, library, locale },
+            destinations,
+        })
     }
 }
 
@@ -229,6 +326,16 @@ mod tests {
         assert!(e.contains("database_ur"), "{e}");
         let e = parse("[quickbooks.a]\nrealm = \"1\"").unwrap_err().to_string();
         assert!(e.contains("realm"), "{e}");
+    }
+
+    #[test]
+    fn destinations_name_one_kind_each() {
+        let c = parse("[destinations.finance]\nslack = \"https://hooks.slack.com/services/T/B/X\"\n[destinations.ap]\nemail = [\"ap@x.example\"]\n").unwrap();
+        assert_eq!(c.destinations["ap"], Destination::Email { to: vec!["ap@x.example".into()] });
+        let e = parse("[destinations.x]\nslack = \"u\"\nwebhook = \"v\"").unwrap_err().to_string();
+        assert!(e.contains("destinations.x") && e.contains("exactly one"), "{e}");
+        let e = parse("[rules]\nlocale = \"klingon\"").unwrap_err().to_string();
+        assert!(e.contains("rules.locale"), "{e}");
     }
 
     #[test]

@@ -7,4 +7,5 @@
 pub mod clock;
 pub mod config;
 pub mod ingest;
+pub mod rulebook;
 pub mod store;

@@ -12,6 +12,7 @@ mod holders;
 mod import;
 mod invoices;
 mod output;
+mod rules;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -64,6 +65,10 @@ enum Command {
     Refresh,
     /// Create or upgrade the database schema.
     Migrate,
+    /// Check the rule files: syntax, property names, destinations, schedules; a dry run of each.
+    Check(rules::DirArgs),
+    /// Run the test cases written next to the rules (`NAME.test.toml`).
+    Test(rules::DirArgs),
 }
 
 /// What every command works with.
@@ -83,6 +88,12 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut config = Config::load(args.config.as_deref())?;
     if let Some(url) = args.database {
         config.database_url = url;
+    }
+    // Rules are checked and tested without a database.
+    match &args.command {
+        Command::Check(a) => return rules::check(a, &config),
+        Command::Test(a) => return rules::test(a, &config),
+        _ => {}
     }
     let clock = Clock { now: args.now.unwrap_or_else(Now::system), companies: config.companies.clone() };
     let store = AnyStore::open(&config.database_url)
@@ -114,6 +125,8 @@ async fn dispatch<S: Store>(command: Command, env: &Env, store: &S) -> anyhow::R
             out!("database {} is up to date", redact(&env.config.database_url));
             Ok(ExitCode::SUCCESS)
         }
+        Command::Check(a) => rules::check(&a, &env.config),
+        Command::Test(a) => rules::test(&a, &env.config),
     }
 }
 

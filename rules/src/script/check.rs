@@ -137,13 +137,14 @@ fn analyse(host: &RuleHost, def: &RuleDef, ast: &AST, snippet: &Snippet, out: &m
                     let hint = crate::suggest::closest(&name, known.iter().copied())
                         .map(|s| format!(": did you mean `{s}`?"))
                         .unwrap_or_else(|| format!("; known: {}", known.join(", ")));
-                    out.push(Diagnostic::warning(
+                    // An error, not a warning: such a script fails on every record.
+                    out.push(Diagnostic::error(
                         span_of(snippet, pos),
                         format!("`{}` has no property `{name}`{hint}", var.1),
                     ));
                 }
             }
-            Some(ASTNode::Expr(Expr::FnCall(call, pos))) => {
+            Some(ASTNode::Expr(Expr::FnCall(call, pos)) | ASTNode::Stmt(rhai::Stmt::FnCall(call, pos))) => {
                 let Some(Expr::StringConstant(name, _)) = call.args.first() else { return true };
                 let (set, kind): (Vec<&str>, &str) = match call.name.as_str() {
                     "slack" => (destinations.slack.iter().map(String::as_str).collect(), "slack"),

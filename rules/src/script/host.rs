@@ -417,6 +417,14 @@ fn located(snippet: &Snippet, pos: Position) -> Option<Span> {
     Some(Span { line, col })
 }
 
+/// rhai's message without its trailing ` (line 1, position 40)`: diagnostics give the file's own.
+fn without_position(message: &str) -> String {
+    match message.rfind(" (line ") {
+        Some(i) if message.ends_with(')') => message[..i].to_owned(),
+        _ => message.to_owned(),
+    }
+}
+
 fn parse_diagnostic(snippet: &Snippet, e: &rhai::ParseError) -> Diagnostic {
     let at = located(snippet, e.position()).unwrap_or(Span { line: snippet.line, col: snippet.col });
     let message = match &*e.0 {
@@ -447,9 +455,11 @@ fn describe(e: &EvalAltResult, limits: &Limits) -> (bool, String) {
             (limit, format!("in module {name}: {message}"))
         }
         E::ErrorRuntime(value, _) => (false, value.to_string()),
+        E::ErrorDotExpr(message, _) => (false, message.clone()),
+        E::ErrorMismatchDataType(wanted, got, _) => (false, format!("expected {wanted}, got {got}")),
         E::ErrorFunctionNotFound(signature, _) => (false, format!("no function {signature}")),
         E::ErrorPropertyNotFound(name, _) => (false, format!("no property `{name}`")),
         E::ErrorModuleNotFound(name, _) => (false, format!("no module {name:?} in the rules library")),
-        other => (false, other.to_string()),
+        other => (false, without_position(&other.to_string())),
     }
 }

@@ -14,6 +14,7 @@ pub mod diag;
 pub mod host;
 mod seen;
 pub mod subject;
+pub mod testcase;
 pub mod types;
 
 pub use action::{Action, Cause, Intent};
