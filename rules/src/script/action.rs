@@ -119,7 +119,7 @@ pub struct Intent {
     /// The record.
     pub record: RecordKey,
     /// The record's values the rule saw (status, amount, balance, due date, …).
-    pub seen: serde_json::Map<String, serde_json::Value>,
+    pub seen: super::seen::Seen,
     /// The action.
     pub action: Action,
 }

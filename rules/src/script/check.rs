@@ -87,7 +87,7 @@ fn trigger_warnings(def: &RuleDef, text: &str) -> Vec<Diagnostic> {
     out
 }
 
-fn properties_of(kind: RecordKind) -> &'static [&'static str] {
+pub(crate) fn properties_of(kind: RecordKind) -> &'static [&'static str] {
     match kind {
         RecordKind::Invoice => types::INVOICE_PROPERTIES,
         RecordKind::Bill => types::BILL_PROPERTIES,

@@ -43,12 +43,25 @@ pub struct Snippet {
     pub line: usize,
     /// The file column (1-based) of the code's first character.
     pub col: usize,
+    /// For a one-line string with escapes (`"a \"b\""`): the file column of each code character.
+    pub columns: Option<Vec<usize>>,
 }
 
 impl Snippet {
     /// The file position of a 1-based (line, column) inside the snippet.
     pub fn file_position(&self, line: usize, col: usize) -> (usize, usize) {
-        if line <= 1 { (self.line, self.col + col.saturating_sub(1)) } else { (self.line + line - 1, col) }
+        if line > 1 {
+            return (self.line + line - 1, col);
+        }
+        match self.columns.as_ref().and_then(|c| c.get(col.saturating_sub(1))) {
+            Some(file_col) => (self.line, *file_col),
+            None => (self.line, self.col + col.saturating_sub(1)),
+        }
+    }
+
+    /// Code given directly (a library module, a test): positions are the code's own.
+    pub fn plain(code: &str) -> Self {
+        Self { code: code.to_owned(), line: 1, col: 1, columns: None }
     }
 }
 
@@ -169,7 +182,8 @@ enum OneOrMany {
 pub fn parse_rule(id: RuleId, text: &str) -> Result<RuleDef, Vec<Diagnostic>> {
     let raw: RawRule = toml::from_str(text).map_err(|e| {
         let span = e.span().map_or(Span::start(), |r| Span::at_offset(text, r.start));
-        vec![Diagnostic::error(span, e.message().trim_end().to_owned())]
+        let message = misplaced_key(text).unwrap_or_else(|| e.message().trim_end().to_owned());
+        vec![Diagnostic::error(span, message)]
     })?;
     let mut errors = Vec::new();
     let records = match &raw.records {
@@ -214,6 +228,23 @@ pub fn parse_rule(id: RuleId, text: &str) -> Result<RuleDef, Vec<Diagnostic>> {
         then: snippet(text, &raw.then),
         version,
     })
+}
+
+/// The rule-level keys TOML put inside an `[[on]]` table because they follow its header.
+fn misplaced_key(text: &str) -> Option<String> {
+    let table: toml::Table = toml::from_str(text).ok()?;
+    let on = table.get("on")?;
+    let triggers: Vec<&toml::Value> = match on {
+        toml::Value::Array(items) => items.iter().collect(),
+        other => vec![other],
+    };
+    let rule_keys = ["name", "description", "enabled", "records", "when", "then"];
+    let key =
+        triggers.iter().find_map(|t| rule_keys.iter().find(|k| t.get(**k).is_some() && !table.contains_key(**k)))?;
+    Some(format!(
+        "`{key}` belongs to the rule, not to a trigger: in TOML, keys after an `[[on]]` header go into that table. \
+         Move `{key}` above the first `[[on]]`, or write the trigger inline: on = {{ change = \"status\" }}"
+    ))
 }
 
 /// `invoices`, `invoice`, `bills`, …
@@ -271,9 +302,13 @@ fn trigger(t: &RawTrigger) -> Result<Trigger, String> {
     }
     let expression = t.schedule.clone().unwrap_or_default();
     let schedule = cron::Schedule::from_str(&expression).map_err(|e| {
+        // The cron crate repeats the expression and draws its own caret: keep its last line.
+        let text = e.to_string();
+        let reason = text.lines().rev().find(|l| !l.trim().is_empty() && l.trim() != "^").unwrap_or("invalid");
         format!(
-            "invalid cron expression {expression:?}: {e} (fields: second minute hour day-of-month month day-of-week \
-             [year], e.g. \"0 0 9 * * Mon-Fri\" for weekdays at 09:00)"
+            "invalid cron expression {expression:?}: {} (fields: second minute hour day-of-month month day-of-week \
+             [year], e.g. \"0 0 9 * * Mon-Fri\" for weekdays at 09:00)",
+            reason.trim()
         )
     })?;
     let zone = match &t.zone {
@@ -301,5 +336,42 @@ fn snippet(text: &str, value: &toml::Spanned<String>) -> Snippet {
         }
     }
     let span = Span::at_offset(text, offset);
-    Snippet { code: value.get_ref().clone(), line: span.line, col: span.col }
+    let columns = (quote == 1 && rest.starts_with('"'))
+        .then(|| escaped_columns(text.get(offset..).unwrap_or_default(), span.col))
+        .flatten();
+    Snippet { code: value.get_ref().clone(), line: span.line, col: span.col, columns }
+}
+
+/// The file column of each character of a one-line basic string whose content starts at column
+/// `col` of `raw`; `None` when it has no escapes (columns then follow one to one).
+fn escaped_columns(raw: &str, col: usize) -> Option<Vec<usize>> {
+    let mut out = Vec::new();
+    let mut chars = raw.chars();
+    let mut at = col;
+    let mut escaped = false;
+    while let Some(c) = chars.next() {
+        match c {
+            '"' | '\n' => break,
+            '\\' => {
+                escaped = true;
+                out.push(at);
+                let width = match chars.next() {
+                    Some('u') => 5,
+                    Some('U') => 9,
+                    Some('x') => 3,
+                    Some(_) => 1,
+                    None => 0,
+                };
+                for _ in 1..width {
+                    chars.next();
+                }
+                at += 1 + width;
+            }
+            _ => {
+                out.push(at);
+                at += 1;
+            }
+        }
+    }
+    escaped.then_some(out)
 }

@@ -95,6 +95,8 @@ pub struct CompiledRule {
     /// What its file says.
     pub def: RuleDef,
     when: Option<AST>,
+    /// `when`, compiled to native code when it has the usual shape (see [`super::fast`]).
+    fast: Option<super::fast::Node>,
     then: AST,
 }
 
@@ -106,7 +108,7 @@ impl CompiledRule {
 
     /// The same rule without its `when`: `then` runs whatever the record (for `check`'s dry run).
     pub fn then_only(rule: &CompiledRule) -> CompiledRule {
-        CompiledRule { def: rule.def.clone(), when: None, then: rule.then.clone() }
+        CompiledRule { def: rule.def.clone(), when: None, fast: None, then: rule.then.clone() }
     }
 
     /// The rhai of `then`, compiled (for `check`).
@@ -231,7 +233,7 @@ impl RuleHost {
         let mut resolver = rhai::module_resolvers::StaticModuleResolver::new();
         let mut errors = Vec::new();
         for (name, source) in &config.library {
-            let snippet = Snippet { code: source.clone(), line: 1, col: 1 };
+            let snippet = Snippet::plain(source);
             STATE.with(|s| s.borrow_mut().deadline = Some(stopwatch() + config.limits.deadline));
             let module = engine.compile(source).map_err(|e| parse_diagnostic(&snippet, &e)).and_then(|ast| {
                 rhai::Module::eval_ast_as_new(Scope::new(), &ast, &engine).map_err(|e| {
@@ -290,8 +292,11 @@ impl RuleHost {
                 None
             }
         };
+        let fast = when
+            .as_ref()
+            .and_then(|ast| super::fast::compile(ast, def.records.as_str(), super::check::properties_of(def.records)));
         match then {
-            Some(then) if errors.is_empty() => Ok(CompiledRule { def, when, then }),
+            Some(then) if errors.is_empty() => Ok(CompiledRule { def, when, fast, then }),
             _ => Err(errors),
         }
     }
@@ -302,6 +307,32 @@ impl RuleHost {
     /// # Errors
     /// [`EvalError`] when the script fails or hits a limit.
     pub fn evaluate(&self, rule: &CompiledRule, input: &Input<'_>) -> Result<Evaluation, EvalError> {
+        let decided = rule.fast.as_ref().and_then(|fast| {
+            fast.test(&super::fast::Env { subject: input.subject, change: input.change, today: input.today() })
+        });
+        if decided == Some(false) {
+            return Ok(Evaluation { matched: false, intents: Vec::new() });
+        }
+        self.evaluate_in_rhai(rule, input, decided)
+    }
+
+    /// Evaluates `rule` with rhai only (for the differential test of the native `when`).
+    #[doc(hidden)]
+    pub fn evaluate_without_fast_path(&self, rule: &CompiledRule, input: &Input<'_>) -> Result<Evaluation, EvalError> {
+        self.evaluate_in_rhai(rule, input, None)
+    }
+
+    /// Whether the rule's `when` runs natively.
+    pub fn has_fast_path(rule: &CompiledRule) -> bool {
+        rule.fast.is_some()
+    }
+
+    fn evaluate_in_rhai(
+        &self,
+        rule: &CompiledRule,
+        input: &Input<'_>,
+        decided: Option<bool>,
+    ) -> Result<Evaluation, EvalError> {
         STATE.with(|s| {
             let mut s = s.borrow_mut();
             s.actions.clear();
@@ -313,9 +344,10 @@ impl RuleHost {
         let result = SCOPE.with(|scope| {
             let mut scope = scope.borrow_mut();
             self.fill_scope(&mut scope, rule, input);
-            let matched = match &rule.when {
-                None => true,
-                Some(when) => {
+            let matched = match (&rule.when, decided) {
+                (_, Some(known)) => known,
+                (None, None) => true,
+                (Some(when), None) => {
                     let value: Dynamic = self
                         .engine
                         .eval_ast_with_scope(&mut scope, when)
@@ -339,18 +371,19 @@ impl RuleHost {
             s.deadline = None;
             (std::mem::take(&mut s.actions), s.too_many)
         });
-        let matched = result?;
+        // Too many actions is a limit, whether or not the script caught the constructor's error.
         if too_many {
             return Err(EvalError {
                 limit: true,
-                at: None,
+                at: result.err().and_then(|e: EvalError| e.at),
                 message: format!("more than {} actions in one evaluation", self.limits.actions),
             });
         }
+        let matched = result?;
         let intents = if actions.is_empty() {
             Vec::new()
         } else {
-            let seen = super::seen::values(input.subject, input.today());
+            let seen = super::seen::Seen::of(input.subject, input.today());
             actions
                 .into_iter()
                 .map(|action| Intent {
@@ -425,11 +458,35 @@ fn without_position(message: &str) -> String {
     }
 }
 
+/// More `{` than `}` outside string literals (interpolations `${…}` are balanced by their own).
+fn unclosed_brace(code: &str) -> bool {
+    let (mut depth, mut quote) = (0_i64, None::<char>);
+    let mut chars = code.chars();
+    while let Some(c) = chars.next() {
+        match (quote, c) {
+            (Some(_), '\\') => {
+                chars.next();
+            }
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '"' | '\'') => quote = Some(c),
+            (None, '{') => depth += 1,
+            (None, '}') => depth -= 1,
+            _ => {}
+        }
+    }
+    depth > 0
+}
+
 fn parse_diagnostic(snippet: &Snippet, e: &rhai::ParseError) -> Diagnostic {
     let at = located(snippet, e.position()).unwrap_or(Span { line: snippet.line, col: snippet.col });
     let message = match &*e.0 {
         rhai::ParseErrorType::ExprTooDeep => "expression nested too deeply (limit reached)".to_owned(),
         rhai::ParseErrorType::VariableUndefined(name) => format!("unknown variable `{name}`"),
+        // At the end of a block left open, rhai first misses the `;` of its last statement.
+        rhai::ParseErrorType::MissingToken(token, _) if token == ";" && unclosed_brace(&snippet.code) => {
+            "Expecting '}' to terminate this block".to_owned()
+        }
         other => other.to_string(),
     };
     Diagnostic::error(at, message)
