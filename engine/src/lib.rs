@@ -6,6 +6,7 @@
 
 pub mod clock;
 pub mod config;
+pub mod evaluate;
 pub mod ingest;
 pub mod rulebook;
 pub mod store;

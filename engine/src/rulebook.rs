@@ -130,3 +130,158 @@ pub fn load(host: &RuleHost, dir: &Path) -> Result<Vec<RuleFile>, RulebookError>
     }
     Ok(out)
 }
+
+/// What one [`RuleSet::reload`] changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reloaded {
+    /// A new rule file, compiled.
+    Added {
+        /// The rule.
+        rule: String,
+        /// Its version.
+        version: String,
+    },
+    /// An edited rule file, compiled: the new version replaces the old.
+    Updated {
+        /// The rule.
+        rule: String,
+        /// The version it replaced.
+        from: String,
+        /// The version now running.
+        to: String,
+    },
+    /// A rule file was removed: the rule stops.
+    Removed {
+        /// The rule.
+        rule: String,
+    },
+    /// A rule file that does not compile: the previous version, if any, keeps running.
+    Rejected {
+        /// The rule.
+        rule: String,
+        /// The version still running, if there was one.
+        kept: Option<String>,
+        /// Its diagnostics, printed.
+        errors: Vec<String>,
+    },
+}
+
+/// The rules a running engine evaluates, kept in step with the rules directory by
+/// [`RuleSet::reload`]: added, edited and removed files are picked up; an edit that does not
+/// compile leaves the previous version running.
+pub struct RuleSet {
+    dir: PathBuf,
+    rules: std::collections::BTreeMap<String, std::sync::Arc<invoiceflow_rules::script::CompiledRule>>,
+    /// Files seen, by rule id, with the hash of their text: a file is read again only when it
+    /// changed, and a rejected text is reported once.
+    seen: std::collections::BTreeMap<String, String>,
+}
+
+impl RuleSet {
+    /// An empty set over `dir`; the first [`RuleSet::reload`] loads it.
+    pub fn new(dir: PathBuf) -> Self {
+        Self { dir, rules: Default::default(), seen: Default::default() }
+    }
+
+    /// The rules running now, in id order.
+    pub fn rules(&self) -> Vec<std::sync::Arc<invoiceflow_rules::script::CompiledRule>> {
+        self.rules.values().cloned().collect()
+    }
+
+    /// Reads the directory again and applies what changed.
+    ///
+    /// # Errors
+    /// [`RulebookError::Read`] when the directory or a file cannot be read; nothing changes then.
+    pub fn reload(&mut self, host: &RuleHost) -> Result<Vec<Reloaded>, RulebookError> {
+        let mut texts = std::collections::BTreeMap::new();
+        for path in files(&self.dir, |n| n.ends_with(".toml") && !n.ends_with(".test.toml"))? {
+            let id = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_owned();
+            texts.insert(id, (read(&path)?, path));
+        }
+        let mut changes = Vec::new();
+        let gone: Vec<String> = self.seen.keys().filter(|id| !texts.contains_key(*id)).cloned().collect();
+        for id in gone {
+            self.seen.remove(&id);
+            if self.rules.remove(&id).is_some() {
+                changes.push(Reloaded::Removed { rule: id });
+            }
+        }
+        for (id, (text, path)) in texts {
+            let hash = invoiceflow_rules::script::def::content_hash(&text);
+            if self.seen.get(&id) == Some(&hash) {
+                continue;
+            }
+            self.seen.insert(id.clone(), hash);
+            let checked = check_rule(host, RuleId::new(id.as_str()), &text);
+            let kept = self.rules.get(&id).map(|r| r.def.version.clone());
+            match checked.rule {
+                Some(rule) => {
+                    let to = rule.def.version.clone();
+                    self.rules.insert(id.clone(), std::sync::Arc::new(rule));
+                    changes.push(match kept {
+                        Some(from) => Reloaded::Updated { rule: id, from, to },
+                        None => Reloaded::Added { rule: id, version: to },
+                    });
+                }
+                None => {
+                    let name = path.display().to_string();
+                    let errors = checked.diagnostics.iter().map(|d| d.render(&name, &text)).collect();
+                    changes.push(Reloaded::Rejected { rule: id, kept, errors });
+                }
+            }
+        }
+        Ok(changes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RULE: &str =
+        "name = \"Paid\"\non = { change = \"status\", to = \"paid\" }\nthen = 'slack(\"finance\", \"paid\")'\n";
+
+    fn host() -> RuleHost {
+        let config = HostConfig {
+            destinations: Destinations { slack: ["finance".to_owned()].into(), ..Default::default() },
+            library: Vec::new(),
+            limits: Limits::default(),
+            stopwatch: std::time::Instant::now,
+        };
+        RuleHost::new(config).map_err(|e| format!("{e:?}")).expect("host")
+    }
+
+    #[test]
+    fn reload_follows_added_edited_broken_and_removed_files() {
+        let dir = tempfile::tempdir().expect("dir");
+        let host = host();
+        let mut set = RuleSet::new(dir.path().to_owned());
+        assert_eq!(set.reload(&host).expect("empty"), vec![]);
+        let file = dir.path().join("paid.toml");
+        std::fs::write(&file, RULE).expect("write");
+        let changes = set.reload(&host).expect("add");
+        let [Reloaded::Added { rule, version: v1 }] = changes.as_slice() else { panic!("{changes:?}") };
+        assert_eq!(rule, "paid");
+        let v1 = v1.clone();
+        assert_eq!(set.reload(&host).expect("again"), vec![], "an unchanged file is not read again");
+
+        std::fs::write(&file, RULE.replace("{ change", "{ chang")).expect("break");
+        let changes = set.reload(&host).expect("broken");
+        let [Reloaded::Rejected { kept, errors, .. }] = changes.as_slice() else { panic!("{changes:?}") };
+        assert_eq!(kept.as_deref(), Some(v1.as_str()), "the previous version keeps running");
+        assert!(errors[0].contains("paid.toml:2:"), "{errors:?}");
+        assert_eq!(set.rules()[0].def.version, v1);
+        assert_eq!(set.reload(&host).expect("same broken text"), vec![], "reported once");
+
+        std::fs::write(&file, RULE.replace("\"paid\")'", "\"paid!\")'")).expect("fix");
+        let changes = set.reload(&host).expect("fixed");
+        let [Reloaded::Updated { from, to, .. }] = changes.as_slice() else { panic!("{changes:?}") };
+        assert_eq!(from, &v1);
+        assert_eq!(&set.rules()[0].def.version, to);
+
+        std::fs::write(dir.path().join("paid.test.toml"), "").expect("tests are not rules");
+        std::fs::remove_file(&file).expect("remove");
+        assert_eq!(set.reload(&host).expect("removed"), vec![Reloaded::Removed { rule: "paid".into() }]);
+        assert!(set.rules().is_empty());
+    }
+}

@@ -205,7 +205,7 @@ slack("finance", 42)
 "#;
     assert_refused(
         text,
-        r#"rule.toml:5:1: error: on a sample invoice: slack(destination, text): `text` must be text, not i64
+        r#"rule.toml:5:1: error: on a sample invoice: slack(destination, text): `text` must be text, not a number
   |
 5 | slack("finance", 42)
   | ^
@@ -246,7 +246,7 @@ then = 'task("x")'
     assert_one_line_messages(text);
     assert_refused(
         text,
-        r#"rule.toml:2:6: error: trigger 1: invalid cron expression "0 9 * * Mon-Fri": 'Mon' is not a valid month name. (fields: second minute hour day-of-month month day-of-week [year], e.g. "0 0 9 * * Mon-Fri" for weekdays at 09:00)
+        r#"rule.toml:2:6: error: trigger 1: cron expression "0 9 * * Mon-Fri" has 5 fields, but this syntax starts with seconds (second minute hour day-of-month month day-of-week [year]): did you mean "0 0 9 * * Mon-Fri"?
   |
 2 | on = { schedule = "0 9 * * Mon-Fri" }
   |      ^

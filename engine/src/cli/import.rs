@@ -88,6 +88,7 @@ pub(crate) async fn run<S: Store>(args: ImportArgs, env: &Env, store: &S) -> any
     }
     let total = total?;
     out!("{total} in {:.2} s", started.elapsed().as_secs_f64());
+    super::rules::evaluate_changes(env, store).await?;
     Ok(if total.rejected > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
 

@@ -8,6 +8,7 @@ macro_rules! out {
     }};
 }
 
+mod actions;
 mod holders;
 mod import;
 mod invoices;
@@ -65,6 +66,11 @@ enum Command {
     Refresh,
     /// Create or upgrade the database schema.
     Migrate,
+    /// What rules decided (action intents), and why: rule, version, change or schedule slot,
+    /// and the record values they saw; then the failed evaluations.
+    Actions(actions::ActionsArgs),
+    /// Evaluate one rule on one record and say what it would do, and why (or why not).
+    Explain(actions::ExplainArgs),
     /// Check the rule files: syntax, property names, destinations, schedules; a dry run of each.
     Check(rules::DirArgs),
     /// Run the test cases written next to the rules (`NAME.test.toml`).
@@ -119,12 +125,15 @@ async fn dispatch<S: Store>(command: Command, env: &Env, store: &S) -> anyhow::R
         Command::Refresh => {
             let outcome = store.refresh(&env.clock.moment()).await?;
             out!("refreshed: {} status changes recorded", outcome.events);
+            rules::evaluate_changes(env, store).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Migrate => {
             out!("database {} is up to date", redact(&env.config.database_url));
             Ok(ExitCode::SUCCESS)
         }
+        Command::Actions(a) => actions::list(a, store).await,
+        Command::Explain(a) => actions::explain(a, env, store).await,
         Command::Check(a) => rules::check(&a, &env.config),
         Command::Test(a) => rules::test(&a, &env.config),
     }

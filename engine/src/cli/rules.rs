@@ -8,7 +8,7 @@ use clap::Args;
 use invoiceflow::config::Config;
 use invoiceflow::rulebook::{self, RuleFile};
 use invoiceflow_rules::script::testcase::run_cases;
-use invoiceflow_rules::script::{RuleHost, Severity};
+use invoiceflow_rules::script::{CompiledRule, RuleHost, Severity};
 
 #[derive(Debug, Args)]
 pub(crate) struct DirArgs {
@@ -35,6 +35,47 @@ fn load(args: &DirArgs, config: &Config) -> anyhow::Result<(PathBuf, RuleHost, V
     let host = rulebook::host(config, &library)?;
     let rules = rulebook::load(&host, &dir)?;
     Ok((dir, host, rules))
+}
+
+/// The rules of the configured directory that compile, for commands that run them; `None` when
+/// there is no rules directory. Rules with errors are skipped with a warning.
+pub(crate) fn runnable(config: &Config) -> anyhow::Result<Option<(RuleHost, Vec<CompiledRule>)>> {
+    if !config.rules.dir.is_dir() {
+        return Ok(None);
+    }
+    let host = rulebook::host(config, &config.rules.library)?;
+    let mut rules = Vec::new();
+    for file in rulebook::load(&host, &config.rules.dir)? {
+        match file.checked.rule {
+            Some(rule) => rules.push(rule),
+            None => {
+                eprintln!("warning: {} does not compile and is skipped (see `invoiceflow check`)", file.path.display())
+            }
+        }
+    }
+    Ok(Some((host, rules)))
+}
+
+/// Offers the changes recorded since the last pass to the change-triggered rules, and says what
+/// they decided.
+pub(crate) async fn evaluate_changes<S: invoiceflow::store::Store>(env: &super::Env, store: &S) -> anyhow::Result<()> {
+    let Some((host, rules)) = runnable(&env.config)? else {
+        invoiceflow::evaluate::skip_to_latest(store, &env.clock).await?;
+        return Ok(());
+    };
+    let done = invoiceflow::evaluate::changes(store, &host, &rules, &env.clock, env.config.rules.locale).await?;
+    if done.intents > 0 || done.failures > 0 {
+        let mut line = format!(
+            "rules: {} evaluated, {} decided",
+            plural(done.events as usize, "change"),
+            plural(done.intents as usize, "action")
+        );
+        if done.failures > 0 {
+            line.push_str(&format!(", {} failed", plural(done.failures as usize, "evaluation")));
+        }
+        out!("{line} (see `invoiceflow actions`)");
+    }
+    Ok(())
 }
 
 fn plural(n: usize, word: &str) -> String {

@@ -98,6 +98,73 @@ fn json_chunks<T: serde::Serialize>(rows: &[T]) -> Result<Vec<String>, StoreErro
     rows.chunks(CHUNK).map(json_rows).collect()
 }
 
+/// An intent as a row of `INSERT_INTENTS`.
+pub(crate) fn intent_row(i: &super::NewIntent, now: DateTime<Utc>) -> Result<serde_json::Value, StoreError> {
+    let body = serde_json::to_string(&i.intent)
+        .map_err(|e| StoreError::Corrupt { what: "intent".into(), reason: e.to_string() })?;
+    let r = &i.intent.record;
+    Ok(serde_json::json!([
+        i.key,
+        i.intent.rule,
+        i.intent.version,
+        r.kind.as_str(),
+        r.account.as_str(),
+        r.id.as_str(),
+        i.intent.action.kind(),
+        body,
+        now.timestamp_micros()
+    ]))
+}
+
+/// A failure as a row of `INSERT_FAILURES`.
+pub(crate) fn failure_row(f: &super::RuleFailure, now: DateTime<Utc>) -> Result<serde_json::Value, StoreError> {
+    let cause = serde_json::to_string(&f.cause)
+        .map_err(|e| StoreError::Corrupt { what: "failure".into(), reason: e.to_string() })?;
+    Ok(serde_json::json!([
+        f.rule,
+        f.version,
+        f.record.kind.as_str(),
+        f.record.account.as_str(),
+        f.record.id.as_str(),
+        cause,
+        f.message,
+        f.limit,
+        now.timestamp_micros()
+    ]))
+}
+
+/// A `rule_failures` row.
+pub(crate) fn failure_from_row<R>(row: &R) -> Result<super::StoredFailure, StoreError>
+where
+    R: sqlx::Row,
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    for<'a> String: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> i64: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> bool: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+{
+    let corrupt = |reason: String| StoreError::Corrupt { what: "rule failure".into(), reason };
+    let kind: String = row.try_get("kind")?;
+    let record = RecordKey::new(
+        RecordKind::parse(&kind).ok_or_else(|| corrupt(format!("kind {kind}")))?,
+        invoiceflow_rules::AccountName::new(row.try_get::<String, _>("account")?)
+            .map_err(|e| corrupt(e.to_string()))?,
+        invoiceflow_rules::RecordId::new(row.try_get::<String, _>("record_id")?).map_err(|e| corrupt(e.to_string()))?,
+    );
+    let cause: String = row.try_get("cause")?;
+    Ok(super::StoredFailure {
+        seq: row.try_get("seq")?,
+        created_at: super::codec::micros_to_time(row.try_get("created_at")?),
+        failure: super::RuleFailure {
+            rule: row.try_get("rule")?,
+            version: row.try_get("version")?,
+            record,
+            cause: serde_json::from_str(&cause).map_err(|e| corrupt(e.to_string()))?,
+            message: row.try_get("message")?,
+            limit: row.try_get("is_limit")?,
+        },
+    })
+}
+
 /// JSON text of rows to bind to a `ROWS` query.
 pub(crate) fn json_rows<T: serde::Serialize>(rows: &[T]) -> Result<String, super::StoreError> {
     serde_json::to_string(rows).map_err(|e| super::StoreError::Corrupt { what: "batch".into(), reason: e.to_string() })
@@ -138,7 +205,7 @@ macro_rules! sql_store {
                 if self.pending.as_ref().is_some_and(|p| p.affects(&keys)) {
                     self.flush().await?;
                 }
-                let existing = <$store>::load_existing(self.tx()?, &keys).await?;
+                let existing = <$store>::load_existing(&mut **self.tx()?, &keys).await?;
                 let mut tx = self.tx.take().ok_or($crate::store::StoreError::Interrupted)?;
                 let pending = self.pending.take();
                 let write = tokio::spawn(async move {
@@ -170,14 +237,14 @@ macro_rules! sql_store {
                 at: &$crate::store::Moment<'_>,
             ) -> Result<$crate::store::Outcome, $crate::store::StoreError> {
                 let keys = $crate::store::plan::Existing::keys_for(&batch);
-                let existing = Self::load_existing(tx, &keys).await?;
+                let existing = Self::load_existing(&mut **tx, &keys).await?;
                 let plan = $crate::store::plan::plan_batch(existing, batch, at);
                 Self::write_plan(tx, &plan, at.now).await?;
                 Ok(plan.outcome)
             }
 
             async fn load_existing(
-                tx: &mut sqlx::Transaction<'static, $db>,
+                conn: &mut <$db as sqlx::Database>::Connection,
                 keys: &[invoiceflow_rules::RecordKey],
             ) -> Result<$crate::store::plan::Existing, $crate::store::StoreError> {
                 use sqlx::Row as _;
@@ -187,7 +254,7 @@ macro_rules! sql_store {
                 for chunk in triples.chunks(CHUNK) {
                     let rows = sqlx::query($crate::store::sql::LOAD.$dialect)
                         .bind($crate::store::imp::json_rows(chunk)?)
-                        .fetch_all(&mut **tx)
+                        .fetch_all(&mut *conn)
                         .await?;
                     for row in rows {
                         let stored = $crate::store::codec::decode(
@@ -206,7 +273,7 @@ macro_rules! sql_store {
                 for chunk in payments.chunks(CHUNK) {
                     let rows = sqlx::query($crate::store::sql::LOAD_DEPOSITED.$dialect)
                         .bind($crate::store::imp::json_rows(chunk)?)
-                        .fetch_all(&mut **tx)
+                        .fetch_all(&mut *conn)
                         .await?;
                     for row in rows {
                         let account: String = row.try_get(0)?;
@@ -549,6 +616,205 @@ macro_rules! sql_store {
                     });
                 }
                 Ok(events)
+            }
+
+            async fn records(
+                &self,
+                keys: &[invoiceflow_rules::RecordKey],
+            ) -> Result<Vec<$crate::store::Stored>, $crate::store::StoreError> {
+                let mut conn = self.pool.acquire().await?;
+                let existing = Self::load_existing(&mut *conn, keys).await?;
+                let mut out: Vec<$crate::store::Stored> = existing.records.into_values().collect();
+                out.sort_by(|a, b| a.record.key().cmp(b.record.key()));
+                Ok(out)
+            }
+
+            async fn cursor(&self, name: &str) -> Result<i64, $crate::store::StoreError> {
+                let seq: Option<i64> = sqlx::query_scalar($crate::store::sql::CURSOR.$dialect)
+                    .bind(name)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                Ok(seq.unwrap_or(0))
+            }
+
+            async fn last_event_seq(&self) -> Result<i64, $crate::store::StoreError> {
+                Ok(sqlx::query_scalar($crate::store::sql::LAST_EVENT.$dialect).fetch_one(&self.pool).await?)
+            }
+
+            async fn save_evaluations(
+                &self,
+                name: &str,
+                through: i64,
+                intents: &[$crate::store::NewIntent],
+                failures: &[$crate::store::RuleFailure],
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> Result<u64, $crate::store::StoreError> {
+                use $crate::store::imp::{failure_row, intent_row, json_rows};
+                let mut tx = self.pool.begin().await?;
+                let mut added = 0;
+                let rows = intents.iter().map(|i| intent_row(i, now)).collect::<Result<Vec<_>, _>>()?;
+                for chunk in rows.chunks(CHUNK) {
+                    added += sqlx::query($crate::store::sql::INSERT_INTENTS.$dialect)
+                        .bind(json_rows(chunk)?)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                }
+                let rows = failures.iter().map(|f| failure_row(f, now)).collect::<Result<Vec<_>, _>>()?;
+                for chunk in rows.chunks(CHUNK) {
+                    sqlx::query($crate::store::sql::INSERT_FAILURES.$dialect)
+                        .bind(json_rows(chunk)?)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                sqlx::query($crate::store::sql::SET_CURSOR.$dialect).bind(name).bind(through).execute(&mut *tx).await?;
+                tx.commit().await?;
+                Ok(added)
+            }
+
+            async fn records_of_kind(
+                &self,
+                kind: invoiceflow_rules::RecordKind,
+                after: Option<&invoiceflow_rules::RecordKey>,
+                limit: u32,
+            ) -> Result<Vec<$crate::store::Stored>, $crate::store::StoreError> {
+                let (account, id) =
+                    after.map_or((String::new(), String::new()), |k| (k.account.to_string(), k.id.to_string()));
+                let rows = sqlx::query($crate::store::sql::RECORDS_OF_KIND.$dialect)
+                    .bind(kind.as_str())
+                    .bind(account)
+                    .bind(id)
+                    .bind(i64::from(limit.max(1)))
+                    .fetch_all(&self.pool)
+                    .await?;
+                Self::decode_all(rows)
+            }
+
+            async fn enrolled(
+                &self,
+                rule: &str,
+                keys: &[invoiceflow_rules::RecordKey],
+            ) -> Result<Vec<invoiceflow_rules::RecordKey>, $crate::store::StoreError> {
+                use sqlx::Row as _;
+                let corrupt = |reason: String| $crate::store::StoreError::Corrupt { what: "enrollment".into(), reason };
+                let triples: Vec<[&str; 3]> =
+                    keys.iter().map(|k| [k.kind.as_str(), k.account.as_str(), k.id.as_str()]).collect();
+                let mut out = Vec::new();
+                for chunk in triples.chunks(CHUNK) {
+                    let rows = sqlx::query($crate::store::sql::ENROLLED.$dialect)
+                        .bind($crate::store::imp::json_rows(chunk)?)
+                        .bind(rule)
+                        .fetch_all(&self.pool)
+                        .await?;
+                    for row in rows {
+                        let kind: String = row.try_get(0)?;
+                        out.push(invoiceflow_rules::RecordKey::new(
+                            invoiceflow_rules::RecordKind::parse(&kind)
+                                .ok_or_else(|| corrupt(format!("kind {kind}")))?,
+                            invoiceflow_rules::AccountName::new(row.try_get::<String, _>(1)?)
+                                .map_err(|e| corrupt(e.to_string()))?,
+                            invoiceflow_rules::RecordId::new(row.try_get::<String, _>(2)?)
+                                .map_err(|e| corrupt(e.to_string()))?,
+                        ));
+                    }
+                }
+                Ok(out)
+            }
+
+            async fn save_slot(
+                &self,
+                rule: &str,
+                enroll: &[invoiceflow_rules::RecordKey],
+                leave: &[invoiceflow_rules::RecordKey],
+                intents: &[$crate::store::NewIntent],
+                failures: &[$crate::store::RuleFailure],
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> Result<u64, $crate::store::StoreError> {
+                use $crate::store::imp::{failure_row, intent_row, json_rows};
+                let triples = |keys: &[invoiceflow_rules::RecordKey]| -> Vec<[String; 3]> {
+                    keys.iter().map(|k| [k.kind.as_str().to_owned(), k.account.to_string(), k.id.to_string()]).collect()
+                };
+                let mut tx = self.pool.begin().await?;
+                let mut added = 0;
+                let rows = intents.iter().map(|i| intent_row(i, now)).collect::<Result<Vec<_>, _>>()?;
+                for chunk in rows.chunks(CHUNK) {
+                    added += sqlx::query($crate::store::sql::INSERT_INTENTS.$dialect)
+                        .bind(json_rows(chunk)?)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                }
+                let rows = failures.iter().map(|f| failure_row(f, now)).collect::<Result<Vec<_>, _>>()?;
+                for chunk in rows.chunks(CHUNK) {
+                    sqlx::query($crate::store::sql::INSERT_FAILURES.$dialect)
+                        .bind(json_rows(chunk)?)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                for chunk in triples(enroll).chunks(CHUNK) {
+                    sqlx::query($crate::store::sql::ENROLL.$dialect)
+                        .bind(json_rows(chunk)?)
+                        .bind(rule)
+                        .bind(now.timestamp_micros())
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                for chunk in triples(leave).chunks(CHUNK) {
+                    sqlx::query($crate::store::sql::LEAVE.$dialect)
+                        .bind(json_rows(chunk)?)
+                        .bind(rule)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(added)
+            }
+
+            async fn intents(
+                &self,
+                q: &$crate::store::IntentQuery,
+            ) -> Result<Vec<$crate::store::StoredIntent>, $crate::store::StoreError> {
+                use sqlx::Row as _;
+                let record = q.record.as_ref();
+                let rows = sqlx::query($crate::store::sql::INTENTS.$dialect)
+                    .bind(q.rule.as_deref())
+                    .bind(record.map(|k| k.kind.as_str()))
+                    .bind(record.map(|k| k.account.to_string()))
+                    .bind(record.map(|k| k.id.to_string()))
+                    .bind(q.after_seq.unwrap_or(0))
+                    .bind(i64::from(q.limit.max(1)))
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter()
+                    .map(|row| {
+                        let body: String = row.try_get("body")?;
+                        let intent = serde_json::from_str(&body).map_err(|e| $crate::store::StoreError::Corrupt {
+                            what: "intent".into(),
+                            reason: e.to_string(),
+                        })?;
+                        Ok($crate::store::StoredIntent {
+                            seq: row.try_get("seq")?,
+                            key: row.try_get("key")?,
+                            created_at: $crate::store::codec::micros_to_time(row.try_get("created_at")?),
+                            intent,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn failures(
+                &self,
+                rule: Option<&str>,
+                after_seq: i64,
+                limit: u32,
+            ) -> Result<Vec<$crate::store::StoredFailure>, $crate::store::StoreError> {
+                let rows = sqlx::query($crate::store::sql::FAILURES.$dialect)
+                    .bind(rule)
+                    .bind(after_seq)
+                    .bind(i64::from(limit.max(1)))
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter().map($crate::store::imp::failure_from_row).collect()
             }
         }
     };

@@ -13,6 +13,7 @@ use std::future::Future;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use invoiceflow_rules::parse::Incoming;
+use invoiceflow_rules::script::{Cause, Intent};
 use invoiceflow_rules::{AccountName, Holder, Property, Record, RecordId, RecordKey, RecordKind};
 use serde::Serialize;
 
@@ -140,6 +141,71 @@ pub struct EventQuery {
     pub limit: u32,
 }
 
+/// An intent to store under its idempotency key.
+#[derive(Debug, Clone)]
+pub struct NewIntent {
+    /// Unique per (rule, change event or schedule slot, action): storing it twice adds nothing.
+    pub key: String,
+    /// The intent.
+    pub intent: Intent,
+}
+
+/// A rule evaluation that failed, for that rule and record only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RuleFailure {
+    /// The rule.
+    pub rule: String,
+    /// Its version.
+    pub version: String,
+    /// The record.
+    pub record: RecordKey,
+    /// What started the evaluation.
+    pub cause: Cause,
+    /// What went wrong.
+    pub message: String,
+    /// A sandbox limit rather than a mistake in the script.
+    pub limit: bool,
+}
+
+/// A stored intent.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoredIntent {
+    /// Sequence number (increasing).
+    pub seq: i64,
+    /// Its idempotency key.
+    pub key: String,
+    /// When it was decided.
+    pub created_at: DateTime<Utc>,
+    /// The intent, with its provenance.
+    #[serde(flatten)]
+    pub intent: Intent,
+}
+
+/// Which intents to list.
+#[derive(Debug, Clone, Default)]
+pub struct IntentQuery {
+    /// Only this rule's.
+    pub rule: Option<String>,
+    /// Only this record's.
+    pub record: Option<RecordKey>,
+    /// Only after this sequence number.
+    pub after_seq: Option<i64>,
+    /// At most this many.
+    pub limit: u32,
+}
+
+/// A stored failure.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StoredFailure {
+    /// Sequence number (increasing).
+    pub seq: i64,
+    /// When it happened.
+    pub created_at: DateTime<Utc>,
+    /// The failure.
+    #[serde(flatten)]
+    pub failure: RuleFailure,
+}
+
 /// Whether a link or unlink changed anything.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LinkChange {
@@ -232,6 +298,66 @@ pub trait Store: Send + Sync {
 
     /// History events, oldest first.
     fn events(&self, query: &EventQuery) -> impl Future<Output = Result<Vec<Event>, StoreError>> + Send;
+
+    /// The stored records with these keys (those that exist).
+    fn records(&self, keys: &[RecordKey]) -> impl Future<Output = Result<Vec<Stored>, StoreError>> + Send;
+
+    /// Where cursor `name` stands (0 before its first move).
+    fn cursor(&self, name: &str) -> impl Future<Output = Result<i64, StoreError>> + Send;
+
+    /// The newest event's sequence number (0 when there is none).
+    fn last_event_seq(&self) -> impl Future<Output = Result<i64, StoreError>> + Send;
+
+    /// Stores what evaluating the events up to `through` decided, and moves cursor `name` there,
+    /// in one transaction: a crash loses both or neither. Intents whose key is already stored are
+    /// skipped. Returns how many intents were new.
+    fn save_evaluations(
+        &self,
+        name: &str,
+        through: i64,
+        intents: &[NewIntent],
+        failures: &[RuleFailure],
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// A page of records of `kind` after `after`, in key order (account, then id).
+    fn records_of_kind(
+        &self,
+        kind: RecordKind,
+        after: Option<&RecordKey>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<Stored>, StoreError>> + Send;
+
+    /// Which of `keys` scheduled rule `rule` has enrolled (they matched at its last slot).
+    fn enrolled(
+        &self,
+        rule: &str,
+        keys: &[RecordKey],
+    ) -> impl Future<Output = Result<Vec<RecordKey>, StoreError>> + Send;
+
+    /// Stores what a schedule slot of `rule` decided for a page of records, in one transaction:
+    /// its intents and failures, the records that start matching (`enroll`) and those that
+    /// stopped (`leave`). Returns how many intents were new.
+    fn save_slot(
+        &self,
+        rule: &str,
+        enroll: &[RecordKey],
+        leave: &[RecordKey],
+        intents: &[NewIntent],
+        failures: &[RuleFailure],
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// Stored intents, oldest first.
+    fn intents(&self, query: &IntentQuery) -> impl Future<Output = Result<Vec<StoredIntent>, StoreError>> + Send;
+
+    /// Stored failures, oldest first, optionally of one rule.
+    fn failures(
+        &self,
+        rule: Option<&str>,
+        after_seq: i64,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<StoredFailure>, StoreError>> + Send;
 }
 
 /// The configured backend, chosen by the database URL.

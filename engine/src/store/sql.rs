@@ -205,3 +205,69 @@ plain_sql!(
     EVENTS = "SELECT seq, kind, account, record_id, property, old_value, new_value, source_time, ingest_time FROM events \
     WHERE ($1 IS NULL OR (kind = $1 AND account = $2 AND record_id = $3)) AND seq > $4 ORDER BY seq LIMIT $5"
 );
+
+plain_sql!(
+    /// Where cursor `$1` stands.
+    CURSOR = "SELECT seq FROM cursors WHERE name = $1"
+);
+plain_sql!(
+    /// Moves cursor `$1` forward to `$2` (never back).
+    SET_CURSOR = "INSERT INTO cursors (name, seq) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE \
+    SET seq = CASE WHEN excluded.seq > cursors.seq THEN excluded.seq ELSE cursors.seq END"
+);
+plain_sql!(
+    /// The newest event's sequence number (0 when there is none).
+    LAST_EVENT = "SELECT coalesce(max(seq), 0) FROM events"
+);
+rows_sql!(
+    /// Stores `[key, rule, version, kind, account, record_id, action, body, created_at]` intents; a
+    /// key already stored is skipped, so an evaluation repeated after a crash adds nothing.
+    INSERT_INTENTS = "INSERT INTO intents (key, rule, version, kind, account, record_id, action, body, created_at) \
+    SELECT k.value->>0, k.value->>1, k.value->>2, k.value->>3, k.value->>4, k.value->>5, k.value->>6, k.value->>7, \
+    CAST(k.value->>8 AS BIGINT) FROM "
+    ROWS " k WHERE true ON CONFLICT (key) DO NOTHING"
+);
+rows_sql!(
+    /// Stores `[rule, version, kind, account, record_id, cause, message, is_limit, created_at]` failures.
+    INSERT_FAILURES = "INSERT INTO rule_failures (rule, version, kind, account, record_id, cause, message, is_limit, \
+    created_at) SELECT k.value->>0, k.value->>1, k.value->>2, k.value->>3, k.value->>4, k.value->>5, k.value->>6, \
+    CAST(k.value->>7 AS BOOLEAN), CAST(k.value->>8 AS BIGINT) FROM "
+    ROWS " k"
+);
+plain_sql!(
+    /// Intents after `$5`, optionally of rule `$1` and of record `($2, $3, $4)`, at most `$6`.
+    INTENTS = "SELECT seq, key, body, created_at FROM intents WHERE ($1 IS NULL OR rule = $1) \
+    AND ($2 IS NULL OR (kind = $2 AND account = $3 AND record_id = $4)) AND seq > $5 ORDER BY seq LIMIT $6"
+);
+plain_sql!(
+    /// Failures after `$2`, optionally of rule `$1`, at most `$3`.
+    FAILURES = "SELECT seq, rule, version, kind, account, record_id, cause, message, is_limit, created_at \
+    FROM rule_failures WHERE ($1 IS NULL OR rule = $1) AND seq > $2 ORDER BY seq LIMIT $3"
+);
+
+plain_sql!(
+    /// A page of records of kind `$1` after `($2, $3)`, at most `$4`, in key order.
+    RECORDS_OF_KIND = "SELECT kind, status, body FROM records WHERE kind = $1 \
+    AND (account > $2 OR (account = $2 AND id > $3)) ORDER BY account, id LIMIT $4"
+);
+dual_sql!(
+    /// Which of the `[kind, account, record_id]` records rule `$2` is enrolled.
+    ENROLLED = sqlite: "SELECT e.kind, e.account, e.record_id FROM jsonb_each($1) k JOIN enrollments e \
+    ON e.rule = $2 AND e.kind = k.value->>0 AND e.account = k.value->>1 AND e.record_id = k.value->>2",
+    postgres: "SELECT e.kind, e.account, e.record_id FROM jsonb_array_elements(CAST($1 AS jsonb)) k CROSS JOIN LATERAL \
+    (SELECT kind, account, record_id FROM enrollments WHERE rule = $2 AND kind = k.value->>0 \
+    AND account = k.value->>1 AND record_id = k.value->>2) e"
+);
+rows_sql!(
+    /// Enrolls `[kind, account, record_id]` records in rule `$2` since `$3`.
+    ENROLL = "INSERT INTO enrollments (rule, kind, account, record_id, since) \
+    SELECT $2, k.value->>0, k.value->>1, k.value->>2, $3 FROM "
+    ROWS " k WHERE true ON CONFLICT DO NOTHING"
+);
+dual_sql!(
+    /// Ends the enrollment of `[kind, account, record_id]` records in rule `$2`.
+    LEAVE = sqlite: "DELETE FROM enrollments WHERE rule = $2 AND (kind, account, record_id) IN \
+    (SELECT k.value->>0, k.value->>1, k.value->>2 FROM jsonb_each($1) k)",
+    postgres: "DELETE FROM enrollments WHERE rule = $2 AND (kind, account, record_id) IN \
+    (SELECT k.value->>0, k.value->>1, k.value->>2 FROM jsonb_array_elements(CAST($1 AS jsonb)) k)"
+);

@@ -18,10 +18,31 @@ fn fail<T>(message: String) -> Fallible<T> {
     Err(message.into())
 }
 
+/// What a value is, in an admin's words.
+pub(crate) fn kind_of(value: &Dynamic) -> String {
+    if value.is_unit() {
+        "nothing (`()`)".into()
+    } else if value.is_int() || value.is_float() {
+        "a number".into()
+    } else if value.is_bool() {
+        "true/false".into()
+    } else if value.is_array() {
+        "an array".into()
+    } else if value.is_map() {
+        "a map".into()
+    } else if value.is::<Money>() {
+        "money (put it in a text with `${…}`, or use .format(\"fr\"))".into()
+    } else if value.is::<NaiveDate>() {
+        "a date (put it in a text with `${…}`, or use .long())".into()
+    } else {
+        value.type_name().rsplit("::").next().unwrap_or("a value").to_owned()
+    }
+}
+
 fn text(value: &Dynamic, call: &str, arg: &str) -> Fallible<String> {
     match value.clone().try_cast::<ImmutableString>() {
         Some(s) => Ok(s.to_string()),
-        None => fail(format!("{call}: `{arg}` must be text, not {}", value.type_name())),
+        None => fail(format!("{call}: `{arg}` must be text, not {}", kind_of(value))),
     }
 }
 
@@ -34,7 +55,7 @@ fn texts(value: &Dynamic, call: &str, arg: &str) -> Fallible<Vec<String>> {
 
 fn options(value: &Dynamic, call: &str, allowed: &[&str]) -> Fallible<Map> {
     let Some(map) = value.clone().try_cast::<Map>() else {
-        return fail(format!("{call}: options must be a map like #{{ {}: … }}, not {}", allowed[0], value.type_name()));
+        return fail(format!("{call}: options must be a map like #{{ {}: … }}, not {}", allowed[0], kind_of(value)));
     };
     for key in map.keys() {
         if !allowed.contains(&key.as_str()) {
@@ -85,7 +106,7 @@ pub(crate) fn to_json(value: &Dynamic) -> Fallible<serde_json::Value> {
         }
         return Ok(Value::Object(out));
     }
-    fail(format!("{} cannot be sent as JSON", value.type_name()))
+    fail(format!("{} cannot be sent as JSON", kind_of(value)))
 }
 
 fn due(value: &Dynamic) -> Fallible<NaiveDate> {
@@ -97,7 +118,7 @@ fn due(value: &Dynamic) -> Fallible<NaiveDate> {
     {
         return Ok(d);
     }
-    fail(format!("task: `due` must be a date (like today + 3), not {}", value.type_name()))
+    fail(format!("task: `due` must be a date (like today + 3), not {}", kind_of(value)))
 }
 
 fn known(set: &std::collections::BTreeSet<String>, name: &str, kind: &str) -> Fallible<()> {

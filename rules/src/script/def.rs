@@ -216,7 +216,7 @@ pub fn parse_rule(id: RuleId, text: &str) -> Result<RuleDef, Vec<Diagnostic>> {
     if !errors.is_empty() {
         return Err(errors);
     }
-    let version = Sha256::digest(text.as_bytes()).iter().take(6).map(|b| format!("{b:02x}")).collect();
+    let version = content_hash(text);
     Ok(RuleDef {
         id,
         name: raw.name,
@@ -245,6 +245,11 @@ fn misplaced_key(text: &str) -> Option<String> {
         "`{key}` belongs to the rule, not to a trigger: in TOML, keys after an `[[on]]` header go into that table. \
          Move `{key}` above the first `[[on]]`, or write the trigger inline: on = {{ change = \"status\" }}"
     ))
+}
+
+/// A rule file's version: the first 12 hex digits of the SHA-256 of its text.
+pub fn content_hash(text: &str) -> String {
+    Sha256::digest(text.as_bytes()).iter().take(6).map(|b| format!("{b:02x}")).collect()
 }
 
 /// `invoices`, `invoice`, `bills`, …
@@ -301,6 +306,13 @@ fn trigger(t: &RawTrigger) -> Result<Trigger, String> {
         return Ok(Trigger::Deleted);
     }
     let expression = t.schedule.clone().unwrap_or_default();
+    if expression.split_whitespace().count() == 5 {
+        return Err(format!(
+            "cron expression {expression:?} has 5 fields, but this syntax starts with seconds (second minute hour \
+             day-of-month month day-of-week [year]): did you mean \"0 {}\"?",
+            expression.trim()
+        ));
+    }
     let schedule = cron::Schedule::from_str(&expression).map_err(|e| {
         // The cron crate repeats the expression and draws its own caret: keep its last line.
         let text = e.to_string();

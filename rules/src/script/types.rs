@@ -40,6 +40,16 @@ impl Subject {
     pub fn kind(&self) -> crate::ids::RecordKind {
         self.key().kind
     }
+
+    /// Its status, as rules compare it (`"overdue"`, `"undeposited"`, `"recorded"` for a deposit).
+    pub fn status(&self) -> &'static str {
+        match self {
+            Self::Invoice(_, s) => s.as_str(),
+            Self::Bill(_, s) => s.as_str(),
+            Self::Payment(_, s) => s.as_str(),
+            Self::Deposit(_) => "recorded",
+        }
+    }
 }
 
 /// What rhai sees of an invoice.
