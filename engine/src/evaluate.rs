@@ -9,8 +9,9 @@ use std::collections::{HashMap, HashSet};
 use invoiceflow_rules::format::Locale;
 use invoiceflow_rules::script::subject::subject_of;
 use invoiceflow_rules::script::testcase::change_triggers;
+use invoiceflow_rules::script::types::DealView;
 use invoiceflow_rules::script::{Cause, CompiledRule, Input, RuleHost, Subject, Trigger};
-use invoiceflow_rules::{Change, RecordKey};
+use invoiceflow_rules::{Change, HolderId, RecordKey};
 
 use crate::clock::Clock;
 use crate::store::{Event, EventQuery, NewIntent, RuleFailure, Store, StoreError};
@@ -90,7 +91,12 @@ pub async fn changes<S: Store>(
                 (key, subject)
             })
             .collect();
-        let (intents, failures) = evaluate_page(host, &active, &events, &subjects, clock, locale);
+        let deals = if active.iter().any(|r| r.uses_deal()) {
+            deals_of(store, subjects.values(), clock).await?
+        } else {
+            HashMap::new()
+        };
+        let (intents, failures) = evaluate_page(host, &active, &events, &subjects, &deals, clock, locale);
         total.events += events.len() as u64;
         total.failures += failures.len() as u64;
         total.intents += store.save_evaluations(RULES_CURSOR, last, &intents, &failures, now).await?;
@@ -133,6 +139,7 @@ pub async fn slot<S: Store>(
         let Some(last) = page.last().map(|s| s.record.key().clone()) else { break };
         let keys: Vec<RecordKey> = page.iter().map(|s| s.record.key().clone()).collect();
         let enrolled: HashSet<RecordKey> = store.enrolled(&id, &keys).await?.into_iter().collect();
+        let mut deals: HashMap<HolderId, DealView> = HashMap::new();
         let (mut enroll, mut leave, mut intents, mut failures) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for stored in page {
             let key = stored.record.key().clone();
@@ -147,7 +154,14 @@ pub async fn slot<S: Store>(
                 continue;
             }
             let cause = Cause::Schedule { slot };
-            let input = Input { subject: &subject, change: None, now: slot, zone, locale, cause: cause.clone() };
+            if rule.uses_deal()
+                && let Some(deal) = deal_of(&subject)
+                && !deals.contains_key(deal)
+            {
+                deals.insert(deal.clone(), crate::deals::deal_view(store, deal, clock).await?);
+            }
+            let deal = deal_of(&subject).and_then(|d| deals.get(d));
+            let input = Input { subject: &subject, change: None, now: slot, zone, locale, cause: cause.clone(), deal };
             match host.evaluate(rule, &input) {
                 Ok(e) if e.matched && !was => {
                     let stamp = slot.format("%Y-%m-%dT%H:%M:%SZ");
@@ -179,6 +193,29 @@ pub async fn slot<S: Store>(
     Ok(total)
 }
 
+/// The deal of an invoice's own `deal_id`.
+fn deal_of(subject: &Subject) -> Option<&HolderId> {
+    match subject {
+        Subject::Invoice(inv, _) => inv.holders.deal.as_ref(),
+        _ => None,
+    }
+}
+
+/// The deals of `subjects`, projected (only when a rule reads `deal`).
+async fn deals_of<'a, S: Store>(
+    store: &S,
+    subjects: impl IntoIterator<Item = &'a Subject>,
+    clock: &Clock,
+) -> Result<HashMap<HolderId, DealView>, StoreError> {
+    let mut out = HashMap::new();
+    for id in subjects.into_iter().filter_map(deal_of) {
+        if !out.contains_key(id) {
+            out.insert(id.clone(), crate::deals::deal_view(store, id, clock).await?);
+        }
+    }
+    Ok(out)
+}
+
 /// One evaluation to run: an event, its record and a rule it triggers.
 struct Job<'a> {
     event: &'a Event,
@@ -192,6 +229,7 @@ fn evaluate_page(
     rules: &[&CompiledRule],
     events: &[Event],
     subjects: &HashMap<RecordKey, Subject>,
+    deals: &HashMap<HolderId, DealView>,
     clock: &Clock,
     locale: Locale,
 ) -> (Vec<NewIntent>, Vec<RuleFailure>) {
@@ -228,6 +266,7 @@ fn evaluate_page(
                 zone,
                 locale,
                 cause: cause.clone(),
+                deal: deal_of(job.subject).and_then(|id| deals.get(id)),
             };
             match host.evaluate(job.rule, &input) {
                 Ok(evaluation) => intents.extend(evaluation.intents.into_iter().enumerate().map(|(n, intent)| {

@@ -6,6 +6,7 @@
 
 pub mod clock;
 pub mod config;
+pub mod deals;
 pub mod evaluate;
 pub mod ingest;
 pub mod rulebook;

@@ -132,7 +132,15 @@ fn evaluate(host: &RuleHost, rules: &[CompiledRule], cases: &[Case], now: DateTi
                 ),
                 _ => continue,
             };
-            let input = Input { subject: &case.subject, change, now, zone: chrono_tz::UTC, locale: Locale::En, cause };
+            let input = Input {
+                subject: &case.subject,
+                change,
+                now,
+                zone: chrono_tz::UTC,
+                locale: Locale::En,
+                cause,
+                deal: None,
+            };
             let n = host.evaluate(rule, &input).unwrap().intents.len() as u64;
             totals[r].0 += n;
             totals[r].1 += n * case.number;

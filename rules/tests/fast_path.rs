@@ -121,6 +121,7 @@ fn the_native_when_agrees_with_rhai() {
                 zone: chrono_tz::UTC,
                 locale: Locale::En,
                 cause: Cause::Manual,
+                deal: None,
             };
             let fast = host.evaluate(&rule, &input).map(|e| e.matched);
             let slow = host.evaluate_without_fast_path(&rule, &input).map(|e| e.matched);

@@ -91,6 +91,7 @@ impl Paid {
                 from: Some("sent".to_owned()),
                 to: Some("paid".to_owned()),
             },
+            deal: None,
         }
     }
 }

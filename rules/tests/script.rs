@@ -67,6 +67,7 @@ fn run(host: &RuleHost, rule: &CompiledRule, subject: &Subject, change: Option<&
         zone: chrono_tz::America::New_York,
         locale: Locale::En,
         cause: Cause::Manual,
+        deal: None,
     };
     host.evaluate(rule, &input).unwrap().intents.into_iter().map(|i| i.action).collect()
 }
@@ -157,6 +158,7 @@ fn expression(host: &RuleHost, when: &str, subject: &Subject) -> bool {
         zone: chrono_tz::UTC,
         locale: Locale::En,
         cause: Cause::Manual,
+        deal: None,
     };
     host.evaluate(&rule, &input).unwrap().matched
 }
@@ -220,6 +222,7 @@ fn provenance_names_the_rule_version_cause_and_values_seen() {
         zone: chrono_tz::UTC,
         locale: Locale::En,
         cause: cause.clone(),
+        deal: None,
     };
     let intents = host.evaluate(&rule, &input).unwrap().intents;
     assert_eq!(intents.len(), 1);
@@ -229,4 +232,44 @@ fn provenance_names_the_rule_version_cause_and_values_seen() {
     assert_eq!(intent.record.to_string(), paid.key().to_string());
     assert_eq!(intent.seen.get("status"), Some(json!("paid")));
     assert_eq!(intent.seen.get("balance"), Some(json!("0.00")));
+}
+
+#[test]
+fn deal_properties_reach_scripts() {
+    use invoiceflow_rules::deal::DealProperties;
+    use invoiceflow_rules::script::types::DealView;
+    let host = host();
+    let text = "name = \"Deal\"\non = { change = \"status\" }\nwhen = 'deal != () && deal.status == \"overdue\"'\n\
+                then = 'task(`Deal ${deal.id}: ${deal.amount} from invoice ${deal.number}, due ${deal.due_date}`)'\n";
+    let rule = rule(&host, "deal", text);
+    assert!(rule.uses_deal());
+    let inv = invoice(json!({"deal_id": "deal-9"}), "2026-11-25");
+    let Subject::Invoice(record, _) = &inv else { panic!("an invoice") };
+    let deal = DealView {
+        id: "deal-9".into(),
+        properties: Some(DealProperties {
+            amount: record.amount,
+            recipient: "ap@acme.example".into(),
+            number: Some("1001".into()),
+            status: invoiceflow_rules::InvoiceStatus::Overdue,
+            due_date: record.due_date,
+        }),
+    };
+    let change = status_change("sent", "overdue");
+    let input = |deal| Input {
+        subject: &inv,
+        change: Some(&change),
+        now: at("2026-11-25T15:00:00Z"),
+        zone: chrono_tz::UTC,
+        locale: Locale::En,
+        cause: Cause::Manual,
+        deal,
+    };
+    let actions: Vec<Action> =
+        host.evaluate(&rule, &input(Some(&deal))).unwrap().intents.into_iter().map(|i| i.action).collect();
+    assert!(
+        matches!(&actions[..], [Action::Task { title, .. }] if title == "Deal deal-9: $1,250.00 from invoice 1001, due 2026-11-18"),
+        "{actions:?}"
+    );
+    assert!(!host.evaluate(&rule, &input(None)).unwrap().matched, "no deal: `deal` is ()");
 }

@@ -190,6 +190,13 @@ pub(crate) async fn explain<S: Store>(args: ExplainArgs, env: &Env, store: &S) -
         }
         None => Cause::Manual,
     };
+    let deal = match (&subject, rule.uses_deal()) {
+        (invoiceflow_rules::script::Subject::Invoice(inv, _), true) => match &inv.holders.deal {
+            Some(id) => Some(invoiceflow::deals::deal_view(store, id, &env.clock).await?),
+            None => None,
+        },
+        _ => None,
+    };
     let input = Input {
         subject: &subject,
         change: change.as_ref().map(|(_, c)| c),
@@ -197,6 +204,7 @@ pub(crate) async fn explain<S: Store>(args: ExplainArgs, env: &Env, store: &S) -
         zone,
         locale: config.rules.locale,
         cause,
+        deal: deal.as_ref(),
     };
     match host.evaluate(&rule, &input) {
         Err(e) => {

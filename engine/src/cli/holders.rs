@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::Subcommand;
-use invoiceflow::store::{InvoiceQuery, LinkChange, Store, Stored};
+use invoiceflow::store::{LinkChange, Store, Stored};
 use invoiceflow_rules::deal::{Candidate, project};
 use invoiceflow_rules::status::invoice_status;
 use invoiceflow_rules::{Holder, HolderId, HolderKind, RecordId, RecordKind};
@@ -91,18 +91,7 @@ async fn set_link<S: Store>(h: Holder, invoice: &str, linked: bool, env: &Env, s
 }
 
 async fn show<S: Store>(holder: Holder, as_json: bool, env: &Env, store: &S) -> anyhow::Result<ExitCode> {
-    let mut stored = Vec::new();
-    let mut query = InvoiceQuery { holder: Some(holder.clone()), limit: 1000, ..Default::default() };
-    loop {
-        let page = store.invoices(&query).await?;
-        let Some(last) = page.last() else { break };
-        query.after = Some((last.record.key().account.clone(), last.record.key().id.clone()));
-        let full = page.len() == 1000;
-        stored.extend(page);
-        if !full {
-            break;
-        }
-    }
+    let stored = invoiceflow::deals::invoices_of(store, &holder).await?;
     let candidates: Vec<Candidate<'_>> = stored
         .iter()
         .filter_map(as_invoice)

@@ -115,6 +115,7 @@ fn analyse(host: &RuleHost, def: &RuleDef, ast: &AST, snippet: &Snippet, out: &m
             "change" => Some(types::CHANGE_PROPERTIES),
             "now" => Some(types::MOMENT_PROPERTIES),
             "today" => Some(types::DATE_PROPERTIES),
+            "deal" => Some(types::DEAL_PROPERTIES),
             _ => None,
         }
     };
@@ -173,6 +174,19 @@ fn analyse(host: &RuleHost, def: &RuleDef, ast: &AST, snippet: &Snippet, out: &m
 /// shows. Its actions are dropped.
 fn dry_run(host: &RuleHost, rule: &CompiledRule, out: &mut Vec<Diagnostic>) {
     let Some(subject) = sample(rule.def.records) else { return };
+    let sample_deal = types::DealView {
+        id: "deal-1".to_owned(),
+        properties: match &subject {
+            Subject::Invoice(inv, status) => Some(crate::deal::DealProperties {
+                amount: inv.amount,
+                recipient: inv.recipient().to_owned(),
+                number: inv.number.clone(),
+                status: *status,
+                due_date: inv.due_date,
+            }),
+            _ => None,
+        },
+    };
     let change = rule.def.triggers.iter().find_map(|t| match t {
         Trigger::Change { properties, from, to } => Some(Change {
             property: properties.first().copied().unwrap_or(Property::Status),
@@ -189,6 +203,7 @@ fn dry_run(host: &RuleHost, rule: &CompiledRule, out: &mut Vec<Diagnostic>) {
         zone: chrono_tz::UTC,
         locale: crate::format::Locale::En,
         cause: Cause::Manual,
+        deal: Some(&sample_deal),
     };
     // `when` may be false on the sample: run `then` on its own too, so its mistakes show.
     let then_only = CompiledRule::then_only(rule);

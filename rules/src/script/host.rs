@@ -98,6 +98,7 @@ pub struct CompiledRule {
     /// `when`, compiled to native code when it has the usual shape (see [`super::fast`]).
     fast: Option<super::fast::Node>,
     then: AST,
+    uses_deal: bool,
 }
 
 impl CompiledRule {
@@ -108,7 +109,18 @@ impl CompiledRule {
 
     /// The same rule without its `when`: `then` runs whatever the record (for `check`'s dry run).
     pub fn then_only(rule: &CompiledRule) -> CompiledRule {
-        CompiledRule { def: rule.def.clone(), when: None, fast: None, then: rule.then.clone() }
+        CompiledRule {
+            def: rule.def.clone(),
+            when: None,
+            fast: None,
+            then: rule.then.clone(),
+            uses_deal: rule.uses_deal,
+        }
+    }
+
+    /// Whether its scripts read `deal`: the caller then projects the deal's properties.
+    pub fn uses_deal(&self) -> bool {
+        self.uses_deal
     }
 
     /// The rhai of `then`, compiled (for `check`).
@@ -131,6 +143,9 @@ pub struct Input<'a> {
     pub locale: Locale,
     /// What started it.
     pub cause: Cause,
+    /// The deal of an invoice's own `deal_id`, with its properties, when the rule uses `deal`
+    /// (see [`CompiledRule::uses_deal`]).
+    pub deal: Option<&'a super::types::DealView>,
 }
 
 impl Input<'_> {
@@ -186,8 +201,8 @@ pub(crate) fn current_locale() -> Locale {
 const DEADLINE: &str = "deadline";
 
 /// The variable names a rule of `kind` sees.
-pub fn variables(kind: RecordKind) -> [&'static str; 5] {
-    [kind.as_str(), "record", "change", "now", "today"]
+pub fn variables(kind: RecordKind) -> [&'static str; 6] {
+    [kind.as_str(), "record", "change", "now", "today", "deal"]
 }
 
 /// The sandboxed engine and what it needs to compile and evaluate rules.
@@ -296,7 +311,10 @@ impl RuleHost {
             .as_ref()
             .and_then(|ast| super::fast::compile(ast, def.records.as_str(), super::check::properties_of(def.records)));
         match then {
-            Some(then) if errors.is_empty() => Ok(CompiledRule { def, when, fast, then }),
+            Some(then) if errors.is_empty() => {
+                let uses_deal = when.iter().chain(std::iter::once(&then)).any(|ast| reads_variable(ast, "deal"));
+                Ok(CompiledRule { def, when, fast, then, uses_deal })
+            }
             _ => Err(errors),
         }
     }
@@ -412,18 +430,33 @@ impl RuleHost {
             let value = |v: &Option<String>| super::types::change_value(c.property, v.as_deref(), input.subject);
             Dynamic::from(ChangeView { property: c.property.as_str().into(), from: value(&c.old), to: value(&c.new) })
         });
-        let [kind, alias, change_name, now, today_name] = variables(rule.def.records);
+        let [kind, alias, change_name, now, today_name, deal] = variables(rule.def.records);
         scope.push_constant_dynamic(kind, record.clone());
         scope.push_constant_dynamic(alias, record);
         scope.push_constant_dynamic(change_name, change);
         scope.push_constant_dynamic(now, Dynamic::from(Moment { at: input.now, zone: input.zone }));
         scope.push_constant_dynamic(today_name, Dynamic::from(today));
+        scope.push_constant_dynamic(deal, input.deal.map_or(Dynamic::UNIT, |d| Dynamic::from(d.clone())));
     }
 
     fn error(&self, snippet: Option<&Snippet>, e: &EvalAltResult) -> EvalError {
         let (limit, message) = describe(e, &self.limits);
         EvalError { limit, at: snippet.and_then(|s| located(s, e.position())), message }
     }
+}
+
+/// Whether `ast` reads variable `name`.
+fn reads_variable(ast: &AST, name: &str) -> bool {
+    let mut found = false;
+    ast.walk(&mut |path: &[rhai::ASTNode]| {
+        if let Some(rhai::ASTNode::Expr(rhai::Expr::Variable(v, _, _))) = path.last()
+            && v.1.as_str() == name
+        {
+            found = true;
+        }
+        !found
+    });
+    found
 }
 
 /// Records an action from a constructor; false when the evaluation already has too many.

@@ -43,7 +43,51 @@ struct RawCase {
     record: toml::Table,
     #[serde(default)]
     change: Option<RawChange>,
+    #[serde(default)]
+    deal: Option<RawDeal>,
     expect: Vec<toml::Table>,
+}
+
+/// `deal = { id = "deal-1", amount = "12000.00", status = "sent", … }`: the deal's properties.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDeal {
+    id: String,
+    #[serde(default)]
+    amount: Option<String>,
+    #[serde(default)]
+    recipient: Option<String>,
+    #[serde(default)]
+    number: Option<String>,
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    due_date: Option<String>,
+}
+
+impl RawDeal {
+    /// The deal as scripts see it; amounts in `currency`.
+    fn view(&self, currency: crate::money::Currency) -> Result<super::types::DealView, String> {
+        let properties = match (&self.amount, &self.status) {
+            (Some(amount), Some(status)) => Some(crate::deal::DealProperties {
+                amount: crate::money::Money::new(
+                    crate::money::parse_decimal(amount).map_err(|e| format!("`deal.amount`: {e}"))?,
+                    currency,
+                ),
+                recipient: self.recipient.clone().unwrap_or_default(),
+                number: self.number.clone(),
+                status: crate::status::InvoiceStatus::parse(status)
+                    .ok_or_else(|| format!("`deal.status` {status:?} is not an invoice status"))?,
+                due_date: match &self.due_date {
+                    None => None,
+                    Some(d) => Some(d.parse().map_err(|_| format!("`deal.due_date` {d:?} is not a date"))?),
+                },
+            }),
+            (None, None) => None,
+            _ => return Err("`deal`: give both `amount` and `status`, or neither".to_owned()),
+        };
+        Ok(super::types::DealView { id: self.id.clone(), properties })
+    }
 }
 
 #[derive(Deserialize)]
@@ -160,7 +204,14 @@ fn run_case(host: &RuleHost, rule: &CompiledRule, case: &RawCase) -> Result<(), 
         None => Cause::Schedule { slot: now },
     };
     let actual: Vec<Action> = if triggered {
-        let input = Input { subject: &subject, change: change.as_ref(), now, zone, locale, cause };
+        let currency = match &subject {
+            super::types::Subject::Invoice(r, _) => r.amount.currency,
+            super::types::Subject::Bill(r, _) => r.amount.currency,
+            super::types::Subject::Payment(r, _) => r.amount.currency,
+            super::types::Subject::Deposit(r) => r.amount.currency,
+        };
+        let deal = case.deal.as_ref().map(|d| d.view(currency)).transpose()?;
+        let input = Input { subject: &subject, change: change.as_ref(), now, zone, locale, cause, deal: deal.as_ref() };
         host.evaluate(rule, &input)
             .map_err(|e| format!("the rule failed: {e}"))?
             .intents

@@ -81,6 +81,15 @@ pub struct DepositView {
     pub(crate) record: Arc<Deposit>,
 }
 
+/// A deal and its five invoice properties (`deal` in scripts), projected from its invoices.
+#[derive(Debug, Clone)]
+pub struct DealView {
+    /// The deal's CRM id.
+    pub id: String,
+    /// Its properties; `None` when no invoice of it is eligible (all in another currency, …).
+    pub properties: Option<crate::deal::DealProperties>,
+}
+
 /// What rhai sees of the change that triggered the rule.
 #[derive(Debug, Clone)]
 pub struct ChangeView {
@@ -147,6 +156,8 @@ pub const PAYMENT_PROPERTIES: &[&str] =
     &["id", "account", "customer", "amount", "currency", "txn_date", "status", "invoices", "updated_at"];
 /// See [`INVOICE_PROPERTIES`].
 pub const DEPOSIT_PROPERTIES: &[&str] = &["id", "account", "amount", "currency", "txn_date", "payments", "updated_at"];
+/// See [`INVOICE_PROPERTIES`].
+pub const DEAL_PROPERTIES: &[&str] = &["id", "amount", "recipient", "number", "status", "due_date"];
 /// See [`INVOICE_PROPERTIES`].
 pub const CHANGE_PROPERTIES: &[&str] = &["property", "from", "to"];
 /// See [`INVOICE_PROPERTIES`].
@@ -286,6 +297,17 @@ fn register_records(engine: &mut rhai::Engine) {
         .register_get("payments", |v: &mut DepositView| ids(&v.record.payments))
         .register_get("updated_at", |v: &mut DepositView| v.record.updated_at.to_rfc3339())
         .register_fn("to_string", |v: &mut DepositView| format!("deposit {}", v.record.key));
+    engine
+        .register_type_with_name::<DealView>("Deal")
+        .register_get("id", |d: &mut DealView| ImmutableString::from(d.id.as_str()))
+        .register_get("amount", |d: &mut DealView| {
+            d.properties.as_ref().map_or(Dynamic::UNIT, |p| Dynamic::from(p.amount))
+        })
+        .register_get("recipient", |d: &mut DealView| opt_str(d.properties.as_ref().map(|p| p.recipient.as_str())))
+        .register_get("number", |d: &mut DealView| opt_str(d.properties.as_ref().and_then(|p| p.number.as_deref())))
+        .register_get("status", |d: &mut DealView| opt_str(d.properties.as_ref().map(|p| p.status.as_str())))
+        .register_get("due_date", |d: &mut DealView| opt_date(d.properties.as_ref().and_then(|p| p.due_date)))
+        .register_fn("to_string", |d: &mut DealView| format!("deal {}", d.id));
     engine
         .register_type_with_name::<ChangeView>("Change")
         .register_get("property", |c: &mut ChangeView| c.property.clone())
