@@ -16,6 +16,9 @@ use serde::Deserialize;
 /// The database used when the configuration names none: a SQLite file in the current directory.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://invoiceflow.db";
 
+/// How the built-in configuration is named in messages (no file given).
+const DEFAULTS: &str = "(defaults)";
+
 /// A configuration problem, naming the file and the key.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -75,7 +78,7 @@ pub struct ConfigFile {
 #[serde(deny_unknown_fields)]
 pub struct RulesSection {
     /// The directory of rule files (`*.toml`, tests in `*.test.toml`), relative to this file.
-    /// Default `rules`.
+    /// Default `rules` beside this file (with no configuration file: no rules).
     pub dir: Option<PathBuf>,
     /// The rules library: `*.rhai` modules rules may `import "name"`. Relative to this file.
     /// Default `<dir>/lib`.
@@ -120,10 +123,9 @@ pub enum Destination {
 /// `[rules]`, validated.
 #[derive(Debug, Clone)]
 pub struct RulesConfig {
-    /// The rules directory.
-    pub dir: PathBuf,
-    /// The library directory.
-    pub library: PathBuf,
+    /// The rules directory and the library directory; none without a configuration file (and
+    /// without `[rules] dir`), so that no stray `rules/` folder of the current directory is read.
+    pub dirs: Option<(PathBuf, PathBuf)>,
     /// The default locale of rule text.
     pub locale: Locale,
 }
@@ -206,7 +208,7 @@ impl Config {
     /// [`ConfigError`] naming the file and the key at fault.
     pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
         match path {
-            None => Self::validate(ConfigFile::default(), Path::new("(defaults)")),
+            None => Self::validate(ConfigFile::default(), Path::new(DEFAULTS)),
             Some(path) => {
                 let text = std::fs::read_to_string(path)
                     .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
@@ -262,8 +264,15 @@ impl Config {
         }
         let database_url = file.database_url.unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
         let base = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let dir = base.join(file.rules.dir.unwrap_or_else(|| PathBuf::from("rules")));
-        let library = file.rules.library.map_or_else(|| dir.join("lib"), |l| base.join(l));
+        let dirs = match file.rules.dir {
+            Some(dir) => Some(base.join(dir)),
+            None if path != Path::new(DEFAULTS) => Some(base.join("rules")),
+            None => None,
+        }
+        .map(|dir| {
+            let library = file.rules.library.as_ref().map_or_else(|| dir.join("lib"), |l| base.join(l));
+            (dir, library)
+        });
         let locale = match &file.rules.locale {
             None => Locale::En,
             Some(tag) => Locale::parse(tag).ok_or_else(|| {
@@ -287,7 +296,7 @@ impl Config {
         Ok(Self {
             database_url,
             companies: Companies { defaults, configured },
-            rules: RulesConfig { dir, library, locale },
+            rules: RulesConfig { dirs, locale },
             destinations,
         })
     }

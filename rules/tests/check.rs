@@ -226,10 +226,10 @@ slack("finnace", `Invoice ${invoice.number}`)
 "#;
     assert_refused(
         text,
-        r#"rule.toml:5:1: error: unknown slack destination "finnace" (did you mean "finance"?); known: finance (see [destinations] in invoiceflow.toml)
+        r#"rule.toml:5:7: error: unknown slack destination "finnace" (did you mean "finance"?); known: finance (see [destinations] in invoiceflow.toml)
   |
 5 | slack("finnace", `Invoice ${invoice.number}`)
-  | ^
+  |       ^
 "#,
     );
 }
@@ -246,10 +246,10 @@ then = 'task("x")'
     assert_one_line_messages(text);
     assert_refused(
         text,
-        r#"rule.toml:2:6: error: trigger 1: cron expression "0 9 * * Mon-Fri" has 5 fields, but this syntax starts with seconds (second minute hour day-of-month month day-of-week [year]): did you mean "0 0 9 * * Mon-Fri"?
+        r#"rule.toml:2:20: error: trigger 1: cron expression "0 9 * * Mon-Fri" has 5 fields, but this syntax starts with seconds (second minute hour day-of-month month day-of-week [year]): did you mean "0 0 9 * * Mon-Fri"?
   |
 2 | on = { schedule = "0 9 * * Mon-Fri" }
-  |      ^
+  |                    ^
 "#,
     );
 }
@@ -263,10 +263,10 @@ then = 'task("x")'
     assert_one_line_messages(text);
     assert_refused(
         text,
-        r#"rule.toml:2:6: error: trigger 1: invalid cron expression "61 * * * * *": Seconds must be less than 59. ('61' specified.) (fields: second minute hour day-of-month month day-of-week [year], e.g. "0 0 9 * * Mon-Fri" for weekdays at 09:00)
+        r#"rule.toml:2:20: error: trigger 1: invalid cron expression "61 * * * * *": Seconds must be less than 59. ('61' specified.) (fields: second minute hour day-of-month month day-of-week [year], e.g. "0 0 9 * * Mon-Fri" for weekdays at 09:00)
   |
 2 | on = { schedule = "61 * * * * *" }
-  |      ^
+  |                    ^
 "#,
     );
 }

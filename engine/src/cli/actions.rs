@@ -73,8 +73,8 @@ pub(crate) async fn list<S: Store>(args: ActionsArgs, store: &S) -> anyhow::Resu
         Some(r) => Some(resolve(store, kind, r).await?.record.key().clone()),
         None => None,
     };
-    let intents =
-        store.intents(&IntentQuery { rule: args.rule.clone(), record, after_seq: None, limit: args.limit }).await?;
+    let query = IntentQuery { rule: args.rule.clone(), record, after_seq: None, limit: args.limit };
+    let intents = store.intents(&query).await?;
     for i in &intents {
         if args.json {
             out!("{}", serde_json::to_string(i)?);
@@ -92,7 +92,7 @@ pub(crate) async fn list<S: Store>(args: ActionsArgs, store: &S) -> anyhow::Resu
         out!("       why: rule {}@{}, {}, on {}", it.rule, it.version, cause_text(&it.cause), it.record);
         out!("       saw: {}", seen.join(", "));
     }
-    let failures = store.failures(args.rule.as_deref(), 0, args.limit).await?;
+    let failures = store.failures(&query).await?;
     for f in &failures {
         if args.json {
             out!("{}", serde_json::json!({"failure": f}));
@@ -112,7 +112,12 @@ pub(crate) async fn list<S: Store>(args: ActionsArgs, store: &S) -> anyhow::Resu
         out!("       {}", cause_text(&r.cause));
     }
     if !args.json {
-        out!("{} actions, {} failed evaluations", intents.len(), failures.len());
+        let plural = |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+        out!(
+            "{}, {}",
+            plural(intents.len(), "action", "actions"),
+            plural(failures.len(), "failed evaluation", "failed evaluations")
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -129,10 +134,13 @@ pub(crate) struct ExplainArgs {
 
 pub(crate) async fn explain<S: Store>(args: ExplainArgs, env: &Env, store: &S) -> anyhow::Result<ExitCode> {
     let config = &env.config;
-    let path = config.rules.dir.join(format!("{}.toml", args.rule));
+    let Some((dir, library)) = &config.rules.dirs else {
+        anyhow::bail!("no rules directory: give a configuration file with [rules] dir (see --config)");
+    };
+    let path = dir.join(format!("{}.toml", args.rule));
     let text =
         std::fs::read_to_string(&path).map_err(|e| anyhow::anyhow!("cannot read rule {}: {e}", path.display()))?;
-    let host: RuleHost = invoiceflow::rulebook::host(config, &config.rules.library)?;
+    let host: RuleHost = invoiceflow::rulebook::host(config, library)?;
     let checked = check_rule(&host, RuleId::new(args.rule.as_str()), &text);
     let Some(rule) = checked.rule else {
         for d in &checked.diagnostics {

@@ -72,7 +72,7 @@ enum Command {
     /// Evaluate one rule on one record and say what it would do, and why (or why not).
     Explain(actions::ExplainArgs),
     /// Check the rule files: syntax, property names, destinations, schedules; a dry run of each.
-    Check(rules::DirArgs),
+    Check(rules::CheckArgs),
     /// Run the test cases written next to the rules (`NAME.test.toml`).
     Test(rules::DirArgs),
 }
@@ -97,7 +97,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     // Rules are checked and tested without a database.
     match &args.command {
-        Command::Check(a) => return rules::check(a, &config),
+        Command::Check(a) => return rules::check_command(a, &config).await,
         Command::Test(a) => return rules::test(a, &config),
         _ => {}
     }
@@ -134,7 +134,7 @@ async fn dispatch<S: Store>(command: Command, env: &Env, store: &S) -> anyhow::R
         }
         Command::Actions(a) => actions::list(a, store).await,
         Command::Explain(a) => actions::explain(a, env, store).await,
-        Command::Check(a) => rules::check(&a, &env.config),
+        Command::Check(a) => rules::check_command(&a, &env.config).await,
         Command::Test(a) => rules::test(&a, &env.config),
     }
 }

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 use invoiceflow::config::Config;
-use invoiceflow::rulebook::{self, RuleFile};
+use invoiceflow::rulebook::{self, Reloaded, RuleFile};
 use invoiceflow_rules::script::testcase::run_cases;
 use invoiceflow_rules::script::{CompiledRule, RuleHost, Severity};
 
@@ -17,12 +17,62 @@ pub(crate) struct DirArgs {
     dir: Option<PathBuf>,
 }
 
+#[derive(Debug, Args)]
+pub(crate) struct CheckArgs {
+    #[command(flatten)]
+    dir: DirArgs,
+    /// Keep running and report each rule file added, edited or removed, as a running engine
+    /// picks it up: an edit that does not compile is reported and the previous version kept.
+    #[arg(long)]
+    watch: bool,
+}
+
+/// `check`, once or `--watch`ing.
+pub(crate) async fn check_command(args: &CheckArgs, config: &Config) -> anyhow::Result<ExitCode> {
+    if !args.watch {
+        return check(&args.dir, config);
+    }
+    let (dir, library) = args.dir.paths(config);
+    if !dir.is_dir() {
+        anyhow::bail!("{}: no such rules directory", dir.display());
+    }
+    let host = rulebook::host(config, &library)?;
+    let mut set = rulebook::RuleSet::new(dir.clone());
+    out!("watching {} (Ctrl-C to stop)", dir.display());
+    loop {
+        for change in set.reload(&host)? {
+            match change {
+                Reloaded::Added { rule, version } => out!("added rule {rule} ({version})"),
+                Reloaded::Updated { rule, from, to } => out!("updated rule {rule}: {from} → {to}"),
+                Reloaded::Removed { rule } => out!("removed rule {rule}"),
+                Reloaded::Rejected { rule, kept, errors } => {
+                    for e in errors {
+                        out!("{e}");
+                    }
+                    match kept {
+                        Some(version) => out!("rule {rule} does not compile: version {version} keeps running"),
+                        None => out!("rule {rule} does not compile: not running"),
+                    }
+                }
+            }
+        }
+        std::io::Write::flush(&mut std::io::stdout())?;
+        tokio::select! {
+            () = tokio::time::sleep(std::time::Duration::from_millis(300)) => {}
+            _ = tokio::signal::ctrl_c() => return Ok(ExitCode::SUCCESS),
+        }
+    }
+}
+
 impl DirArgs {
     /// The directory and the library beside it.
     fn paths(&self, config: &Config) -> (PathBuf, PathBuf) {
         match &self.dir {
             Some(dir) => (dir.clone(), dir.join("lib")),
-            None => (config.rules.dir.clone(), config.rules.library.clone()),
+            None => match &config.rules.dirs {
+                Some((dir, library)) => (dir.clone(), library.clone()),
+                None => (PathBuf::from("rules"), PathBuf::from("rules/lib")),
+            },
         }
     }
 }
@@ -40,12 +90,13 @@ fn load(args: &DirArgs, config: &Config) -> anyhow::Result<(PathBuf, RuleHost, V
 /// The rules of the configured directory that compile, for commands that run them; `None` when
 /// there is no rules directory. Rules with errors are skipped with a warning.
 pub(crate) fn runnable(config: &Config) -> anyhow::Result<Option<(RuleHost, Vec<CompiledRule>)>> {
-    if !config.rules.dir.is_dir() {
+    let Some((dir, library)) = &config.rules.dirs else { return Ok(None) };
+    if !dir.is_dir() {
         return Ok(None);
     }
-    let host = rulebook::host(config, &config.rules.library)?;
+    let host = rulebook::host(config, library)?;
     let mut rules = Vec::new();
-    for file in rulebook::load(&host, &config.rules.dir)? {
+    for file in rulebook::load(&host, dir)? {
         match file.checked.rule {
             Some(rule) => rules.push(rule),
             None => {

@@ -804,14 +804,16 @@ macro_rules! sql_store {
 
             async fn failures(
                 &self,
-                rule: Option<&str>,
-                after_seq: i64,
-                limit: u32,
+                q: &$crate::store::IntentQuery,
             ) -> Result<Vec<$crate::store::StoredFailure>, $crate::store::StoreError> {
+                let record = q.record.as_ref();
                 let rows = sqlx::query($crate::store::sql::FAILURES.$dialect)
-                    .bind(rule)
-                    .bind(after_seq)
-                    .bind(i64::from(limit.max(1)))
+                    .bind(q.rule.as_deref())
+                    .bind(record.map(|k| k.kind.as_str()))
+                    .bind(record.map(|k| k.account.to_string()))
+                    .bind(record.map(|k| k.id.to_string()))
+                    .bind(q.after_seq.unwrap_or(0))
+                    .bind(i64::from(q.limit.max(1)))
                     .fetch_all(&self.pool)
                     .await?;
                 rows.iter().map($crate::store::imp::failure_from_row).collect()

@@ -181,7 +181,7 @@ pub struct StoredIntent {
     pub intent: Intent,
 }
 
-/// Which intents to list.
+/// Which intents (or failures) to list.
 #[derive(Debug, Clone, Default)]
 pub struct IntentQuery {
     /// Only this rule's.
@@ -351,13 +351,8 @@ pub trait Store: Send + Sync {
     /// Stored intents, oldest first.
     fn intents(&self, query: &IntentQuery) -> impl Future<Output = Result<Vec<StoredIntent>, StoreError>> + Send;
 
-    /// Stored failures, oldest first, optionally of one rule.
-    fn failures(
-        &self,
-        rule: Option<&str>,
-        after_seq: i64,
-        limit: u32,
-    ) -> impl Future<Output = Result<Vec<StoredFailure>, StoreError>> + Send;
+    /// Stored failures, oldest first, filtered like [`Store::intents`].
+    fn failures(&self, query: &IntentQuery) -> impl Future<Output = Result<Vec<StoredFailure>, StoreError>> + Send;
 }
 
 /// The configured backend, chosen by the database URL.

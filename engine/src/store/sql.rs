@@ -240,9 +240,10 @@ plain_sql!(
     AND ($2 IS NULL OR (kind = $2 AND account = $3 AND record_id = $4)) AND seq > $5 ORDER BY seq LIMIT $6"
 );
 plain_sql!(
-    /// Failures after `$2`, optionally of rule `$1`, at most `$3`.
+    /// Failures after `$5`, optionally of rule `$1` and of record `($2, $3, $4)`, at most `$6`.
     FAILURES = "SELECT seq, rule, version, kind, account, record_id, cause, message, is_limit, created_at \
-    FROM rule_failures WHERE ($1 IS NULL OR rule = $1) AND seq > $2 ORDER BY seq LIMIT $3"
+    FROM rule_failures WHERE ($1 IS NULL OR rule = $1) AND ($2 IS NULL OR (kind = $2 AND account = $3 \
+    AND record_id = $4)) AND seq > $5 ORDER BY seq LIMIT $6"
 );
 
 plain_sql!(

@@ -4,7 +4,7 @@
 //! directory, always with `--now`, so results do not depend on the day the tests run.
 
 use std::io::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use serde_json::Value;
@@ -15,6 +15,8 @@ const QBO_INVOICE_239: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../rules/tes
 const EXAMPLE_CONFIG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/invoiceflow.toml");
 const EXAMPLE_DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/data");
 const EXAMPLE_QUERY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/quickbooks/acme-us-query.json");
+const EXAMPLE_RULES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/rules");
+const EXAMPLE_UPDATES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/updates");
 
 /// What one run of the binary gave.
 #[derive(Debug)]
@@ -636,4 +638,494 @@ fn a_quickbooks_query_response_adds_to_the_examples() {
     assert_eq!(acme.len(), 43);
     let count = |status: &str| acme.iter().filter(|i| i["status"] == status).count();
     assert_eq!((count("sent"), count("awaiting_send")), (13, 8));
+}
+
+// ---- rules -------------------------------------------------------------------------------------
+
+/// The Slack message `payment-received` posts when the example updates pay invoice 108.
+const PAID_108: &str = "💰 Northwind Traders paid invoice #1019 ($7,200.00)";
+/// The task `large-invoice-due-date-moved` creates when the example updates move invoice 120.
+const MOVED_120: &str =
+    "task \"Due date of invoice 1031 ($12,500.00) moved to 2027-02-15\" for account owner, due 2026-11-28";
+/// The example rules.
+const RULE_NAMES: [&str; 4] =
+    ["bill-due-soon", "large-invoice-due-date-moved", "overdue-follow-up", "payment-received"];
+
+impl Sandbox {
+    /// Copies the example configuration to `invoiceflow.toml` in the sandbox and the example rules
+    /// to `rules/` beside it (the configuration's `[rules] dir`); returns the configuration's path.
+    fn with_example_rules(&self) -> String {
+        copy_dir(Path::new(EXAMPLE_RULES), &self.path("rules"));
+        self.write("invoiceflow.toml", std::fs::read(EXAMPLE_CONFIG).expect("example configuration"))
+    }
+
+    /// Replaces `from` by `to` in the sandbox file `name` (which must hold it once); returns the
+    /// file's path as text.
+    fn edit(&self, name: &str, from: &str, to: &str) -> String {
+        let text = std::fs::read_to_string(self.path(name)).expect("file to edit");
+        assert_eq!(text.matches(from).count(), 1, "{from:?} once in {name}");
+        self.write(name, text.replacen(from, to, 1))
+    }
+
+    /// Imports the example data on 2026-11-25, then the example updates on 2026-11-26 at 17:00
+    /// UTC, with `config`; returns the second run.
+    fn import_data_then_updates(&self, config: &str) -> Run {
+        let run = self.run(&["--config", config, "--now", "2026-11-25", "import", EXAMPLE_DATA]);
+        assert_eq!(run.expect_code(0).summary(), "imported 70, updated 0, unchanged 0, stale 0, rejected 0");
+        let run = self.run(&["--config", config, "--now", "2026-11-26T17:00:00Z", "import", EXAMPLE_UPDATES]);
+        assert_eq!(run.expect_code(0).summary(), "imported 1, updated 2, unchanged 0, stale 0, rejected 0");
+        run
+    }
+
+    /// `actions` with `config`, checking that its last line counts `actions` actions and `failed`
+    /// failed evaluations.
+    #[track_caller]
+    fn actions(&self, config: &str, actions: usize, failed: usize) -> Run {
+        let run = self.run(&["--config", config, "actions"]);
+        let last = run.expect_code(0).stdout.lines().last().map(str::to_owned);
+        assert_eq!(last, Some(summary(actions, failed)), "{run:#?}");
+        run
+    }
+
+    /// Whether a database file appeared in the sandbox, the working directory of every run: the
+    /// one `--database` names, or the example configuration's.
+    fn has_database(&self) -> bool {
+        ["invoiceflow.db", "invoiceflow-demo.db"].iter().any(|name| self.path(name).exists())
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("create directory");
+    for entry in std::fs::read_dir(from).expect("read directory") {
+        let path = entry.expect("directory entry").path();
+        let target = to.join(path.file_name().expect("file name"));
+        if path.is_dir() {
+            copy_dir(&path, &target);
+        } else {
+            std::fs::copy(&path, &target).expect("copy file");
+        }
+    }
+}
+
+/// A rule version: 12 hex digits of its file's hash.
+fn is_version(text: &str) -> bool {
+    text.len() == 12 && text.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// The first line of standard output containing `needle`, and the line after it.
+#[track_caller]
+fn line_and_next<'a>(run: &'a Run, needle: &str) -> (&'a str, &'a str) {
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    let at = lines.iter().position(|l| l.contains(needle)).unwrap_or_else(|| panic!("no {needle:?}: {run:#?}"));
+    (lines[at], lines.get(at + 1).copied().unwrap_or_else(|| panic!("nothing after {needle:?}: {run:#?}")))
+}
+
+/// Checks `why: rule RULE@VERSION, change #N: CHANGE, on RECORD`; returns N.
+#[track_caller]
+fn assert_why(why: &str, rule: &str, change: &str, record: &str) -> i64 {
+    let rest = why.trim_start().strip_prefix(&format!("why: rule {rule}@")).unwrap_or_else(|| panic!("{why}"));
+    let (version, rest) = rest.split_once(", change #").unwrap_or_else(|| panic!("{why}"));
+    assert!(is_version(version), "version {version:?} in {why}");
+    let (event, rest) = rest.split_once(": ").unwrap_or_else(|| panic!("{why}"));
+    assert_eq!(rest, format!("{change}, on {record}"), "{why}");
+    event.parse().unwrap_or_else(|_| panic!("event number in {why}"))
+}
+
+/// The sequence number of acme-us invoice `id`'s change of `property` to `new`.
+#[track_caller]
+fn event_seq(sandbox: &Sandbox, id: &str, property: &str, new: &str) -> i64 {
+    let events = sandbox.changes(&["--record", &format!("acme-us/{id}")]);
+    let event = events.iter().find(|e| e["property"] == property && e["new"] == new);
+    event.unwrap_or_else(|| panic!("no {property} → {new} of {id}: {events:?}"))["seq"].as_i64().expect("seq")
+}
+
+/// Runs `check` on a copy of the example rules where `from` became `to` in `rule`, and checks it
+/// exits 1 printing `FILE:LINE:COL: error: MESSAGE`, the edited source line and a caret under
+/// column COL, while the other rules still check. Returns the source line and the column.
+#[track_caller]
+fn assert_check_error(rule: &str, from: &str, to: &str, message: &str) -> (String, usize) {
+    let sandbox = Sandbox::new();
+    let config = sandbox.with_example_rules();
+    let file = sandbox.edit(&format!("rules/{rule}.toml"), from, to);
+    let run = sandbox.run(&["--config", &config, "check"]);
+    run.expect_code(1);
+    assert!(!sandbox.has_database(), "check opens no database");
+
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    let header = lines.iter().position(|l| l.starts_with(&format!("{file}:"))).unwrap_or_else(|| panic!("{run:#?}"));
+    let location = lines[header].strip_prefix(&format!("{file}:")).expect("file");
+    let (line, rest) = location.split_once(':').expect("line");
+    let (col, rest) = rest.split_once(':').expect("column");
+    let (line, col): (usize, usize) = (line.parse().expect("line number"), col.parse().expect("column number"));
+    assert_eq!(rest, format!(" error: {message}"), "{run:#?}");
+
+    let text = std::fs::read_to_string(&file).expect("rule");
+    let source = text.lines().nth(line - 1).expect("the line exists");
+    assert!(source.contains(to), "line {line} is the edited one: {source:?}");
+    let gutter = " ".repeat(line.to_string().len());
+    assert_eq!(lines[header + 1], format!("{gutter} |"), "{run:#?}");
+    assert_eq!(lines[header + 2], format!("{line} | {source}"), "the source line: {run:#?}");
+    assert_eq!(lines[header + 3], format!("{gutter} | {}^", " ".repeat(col - 1)), "a caret at {col}: {run:#?}");
+
+    for other in RULE_NAMES.iter().filter(|r| **r != rule) {
+        assert!(run.stdout.contains(&format!("rules/{other}.toml: ok")), "{other} still checks: {run:#?}");
+    }
+    let summary = run.stdout.lines().last().expect("summary");
+    assert!(summary.starts_with("checked 4 rules in ") && summary.ends_with(": 1 error, 0 warnings"), "{run:#?}");
+    (source.to_owned(), col)
+}
+
+#[test]
+fn check_passes_on_the_example_rules_without_a_database() {
+    let sandbox = Sandbox::new();
+    let run = sandbox.run(&["--config", EXAMPLE_CONFIG, "check", EXAMPLE_RULES]);
+    run.expect_code(0);
+    for rule in RULE_NAMES {
+        assert!(run.stdout.contains(&format!("{EXAMPLE_RULES}/{rule}.toml: ok")), "{rule}: {run:#?}");
+    }
+    let summary = format!("checked 4 rules in {EXAMPLE_RULES}: 0 errors, 0 warnings");
+    assert_eq!(run.stdout.lines().last(), Some(summary.as_str()), "{run:#?}");
+    assert!(!sandbox.has_database(), "check opens no database");
+
+    // Without a directory named, the configuration's `[rules] dir`.
+    let config = sandbox.with_example_rules();
+    let run = sandbox.run(&["--config", &config, "check"]);
+    assert!(run.expect_code(0).stdout.contains("checked 4 rules in "), "{run:#?}");
+    assert!(!sandbox.has_database(), "check opens no database");
+}
+
+#[test]
+fn check_points_at_a_property_typo() {
+    let (source, col) = assert_check_error(
+        "payment-received",
+        "${invoice.customer}",
+        "${invoice.custmer}",
+        "`invoice` has no property `custmer`: did you mean `customer`?",
+    );
+    let under: String = source.chars().skip(col - 1).collect();
+    assert!(under.starts_with("custmer"), "the caret is under the typo: {under:?}");
+}
+
+#[test]
+fn check_names_an_unknown_destination_and_the_known_ones() {
+    assert_check_error(
+        "bill-due-soon",
+        r#"email("ap-team","#,
+        r#"email("ap-tem","#,
+        r#"unknown email destination "ap-tem" (did you mean "ap-team"?); known: ap-team (see [destinations] in invoiceflow.toml)"#,
+    );
+}
+
+#[test]
+fn check_rejects_a_bad_cron_expression() {
+    assert_check_error(
+        "overdue-follow-up",
+        r#"schedule = "0 0 9 * * Mon-Fri""#,
+        r#"schedule = "0 0 25 * * Mon-Fri""#,
+        r#"trigger 1: invalid cron expression "0 0 25 * * Mon-Fri": Hours must be less than 23. ('25' specified.) (fields: second minute hour day-of-month month day-of-week [year], e.g. "0 0 9 * * Mon-Fri" for weekdays at 09:00)"#,
+    );
+}
+
+#[test]
+fn test_passes_on_the_example_rules_without_a_database() {
+    let sandbox = Sandbox::new();
+    let run = sandbox.run(&["--config", EXAMPLE_CONFIG, "test", EXAMPLE_RULES]);
+    run.expect_code(0);
+    assert_eq!(run.stdout.lines().filter(|l| l.starts_with("  ok    ")).count(), 16, "{run:#?}");
+    assert!(!run.stdout.contains("FAIL"), "{run:#?}");
+    let summary = format!("4 rules in {EXAMPLE_RULES}: 16 passed, 0 failed");
+    assert_eq!(run.stdout.lines().last(), Some(summary.as_str()), "{run:#?}");
+    assert!(!sandbox.has_database(), "test opens no database");
+}
+
+#[test]
+fn a_wrong_expectation_fails_the_tests_showing_expected_and_actual() {
+    let sandbox = Sandbox::new();
+    let config = sandbox.with_example_rules();
+    let tests =
+        sandbox.edit("rules/payment-received.test.toml", "invoice #1001 ($1,250.00)", "invoice #1001 ($1,250.01)");
+    let run = sandbox.run(&["--config", &config, "test"]);
+    run.expect_code(1);
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    let at = lines.iter().position(|l| l.contains("FAIL")).unwrap_or_else(|| panic!("{run:#?}"));
+    assert_eq!(lines[at], format!("  FAIL  an invoice paid in full posts to finance ({tests}:3)"), "{run:#?}");
+    let slack = |amount: &str| {
+        format!(r#"{{"destination":"finance","text":"💰 Acme Corp paid invoice #1001 ({amount})","type":"slack"}}"#)
+    };
+    let why: Vec<&str> = lines[at + 1..at + 5].iter().map(|l| l.trim()).collect();
+    assert_eq!(
+        why,
+        ["expected:", &format!("- {}", slack("$1,250.01")), "actual:", &format!("+ {}", slack("$1,250.00"))],
+        "{run:#?}"
+    );
+    assert_eq!(lines.iter().filter(|l| l.contains("FAIL")).count(), 1, "{run:#?}");
+    assert!(lines.last().expect("summary").ends_with(": 15 passed, 1 failed"), "{run:#?}");
+    assert!(!sandbox.has_database(), "test opens no database");
+}
+
+#[test]
+fn importing_changes_decides_the_actions_of_the_rules_they_trigger() {
+    let sandbox = Sandbox::new();
+    let run = sandbox.run(&["--config", EXAMPLE_CONFIG, "--now", "2026-11-25", "import", EXAMPLE_DATA]);
+    assert!(!run.expect_code(0).stdout.contains("rules:"), "creating records triggers no example rule: {run:#?}");
+    let run = sandbox.run(&["--config", EXAMPLE_CONFIG, "--now", "2026-11-26T17:00:00Z", "import", EXAMPLE_UPDATES]);
+    assert_eq!(run.expect_code(0).summary(), "imported 1, updated 2, unchanged 0, stale 0, rejected 0");
+    let rules = run.stdout.lines().find(|l| l.starts_with("rules: ")).unwrap_or_else(|| panic!("{run:#?}"));
+    assert_eq!(rules, "rules: 4 changes evaluated, 2 actions decided (see `invoiceflow actions`)");
+
+    let run = sandbox.actions(EXAMPLE_CONFIG, 2, 0);
+    let (action, why) = line_and_next(&run, "slack → finance");
+    assert!(action.ends_with(&format!("2026-11-26 17:00 UTC  slack → finance: {PAID_108:?}")), "{action}");
+    let paid = assert_why(why, "payment-received", "status sent → paid", "invoice acme-us/108");
+    assert_eq!(paid, event_seq(&sandbox, "108", "status", "paid"), "the change that started it");
+    let (_, saw) = line_and_next(&run, "why: rule payment-received@");
+    assert!(saw.trim_start().starts_with("saw: "), "{saw}");
+    assert!(saw.contains("status paid") && saw.contains("balance 0.00"), "{saw}");
+    let (action, why) = line_and_next(&run, "task ");
+    assert!(action.ends_with(MOVED_120), "{action}");
+    let moved =
+        assert_why(why, "large-invoice-due-date-moved", "due_date 2027-01-14 → 2027-02-15", "invoice acme-us/120");
+    assert_eq!(moved, event_seq(&sandbox, "120", "due_date", "2027-02-15"));
+
+    let json = sandbox.run(&["--config", EXAMPLE_CONFIG, "actions", "--json"]).expect_code(0).json_lines();
+    assert_eq!(json.len(), 2, "{json:?}");
+    for intent in &json {
+        for field in ["key", "rule", "version", "cause", "seen", "action"] {
+            assert!(!intent[field].is_null(), "{field} in {intent}");
+        }
+        assert!(is_version(&text(&intent["version"])), "{intent}");
+        assert!(!text(&intent["key"]).is_empty(), "{intent}");
+    }
+    let slack = json.iter().find(|i| i["rule"] == "payment-received").expect("payment-received");
+    assert_eq!(
+        slack["cause"],
+        serde_json::json!({"type": "change", "event": paid, "property": "status", "from": "sent", "to": "paid"})
+    );
+    assert_eq!(slack["record"], serde_json::json!({"kind": "invoice", "account": "acme-us", "id": "108"}));
+    assert_eq!(slack["action"], serde_json::json!({"type": "slack", "destination": "finance", "text": PAID_108}));
+    assert_eq!(slack["seen"]["status"], "paid");
+    assert_eq!(slack["seen"]["balance"], "0.00");
+    let task = json.iter().find(|i| i["rule"] == "large-invoice-due-date-moved").expect("due date rule");
+    assert_eq!(task["action"]["type"], "task");
+    assert_eq!(task["action"]["due"], "2026-11-28");
+    assert_eq!(task["cause"]["event"], moved);
+
+    // The same updates again record no change, so they decide nothing.
+    let run = sandbox.run(&["--config", EXAMPLE_CONFIG, "--now", "2026-11-26T18:00:00Z", "import", EXAMPLE_UPDATES]);
+    assert_eq!(run.expect_code(0).summary(), "imported 0, updated 0, unchanged 3, stale 0, rejected 0");
+    assert!(!run.stdout.contains("rules:"), "{run:#?}");
+    sandbox.actions(EXAMPLE_CONFIG, 2, 0);
+}
+
+#[test]
+fn refresh_decides_the_actions_of_the_status_changes_time_made() {
+    let sandbox = Sandbox::new();
+    let config = sandbox.write(
+        "invoiceflow.toml",
+        "[company]\ntime_zone = \"America/New_York\"\n\n[destinations.finance]\nslack = \"https://hooks.slack.com/services/T0/B0/X\"\n",
+    );
+    sandbox.write(
+        "rules/overdue-alert.toml",
+        "name = \"Overdue alert\"\non = { change = \"status\", to = \"overdue\" }\nthen = 'slack(\"finance\", `${invoice.number} is overdue`)'\n",
+    );
+    let invoice = r#"{"id":"r-1","number":"R1","customer":"Tidewater Yoga Studio","amount":"640.00","txn_date":"2026-11-01","due_date":"2026-11-20","email_status":"EmailSent","updated_at":"2026-11-01T15:00:00Z"}"#;
+    let file = sandbox.write("sent.jsonl", format!("{invoice}\n"));
+    let run = sandbox.run(&["--config", &config, "--now", "2026-11-19", "import", &file]);
+    assert!(!run.expect_code(0).stdout.contains("rules:"), "{run:#?}");
+
+    let refresh = sandbox.run(&["--config", &config, "--now", "2026-11-22", "refresh"]);
+    assert_eq!(
+        refresh.expect_code(0).stdout,
+        "refreshed: 1 status changes recorded\nrules: 1 change evaluated, 1 action decided (see `invoiceflow actions`)\n"
+    );
+    let run = sandbox.actions(&config, 1, 0);
+    let (action, why) = line_and_next(&run, "slack → finance");
+    assert!(action.ends_with("slack → finance: \"R1 is overdue\""), "{action}");
+    let event = assert_why(why, "overdue-alert", "status sent → overdue", "invoice default/r-1");
+    let overdue = sandbox.changes(&["--record", "r-1"]).into_iter().find(|e| e["new"] == "overdue").expect("overdue");
+    assert_eq!(Some(event), overdue["seq"].as_i64());
+
+    let again = sandbox.run(&["--config", &config, "--now", "2026-11-23", "refresh"]);
+    assert_eq!(again.expect_code(0).stdout, "refreshed: 0 status changes recorded\n");
+    sandbox.actions(&config, 1, 0);
+}
+
+impl Sandbox {
+    /// The example rules and configuration, plus `fragile`, a rule that fails at runtime when
+    /// invoice 1019 (acme-us/108) is paid; returns the configuration's path.
+    fn with_a_fragile_rule(&self) -> String {
+        let config = self.with_example_rules();
+        // It compiles and passes check's dry run; it divides by zero for invoice number 1019 only.
+        self.write(
+            "rules/fragile.toml",
+            r#"name = "Fragile"
+on = { change = "status", to = "paid" }
+then = '''
+let share = if invoice.number == "1019" { 1 / 0 } else { 1 };
+slack("finance", `share ${share}`)
+'''
+"#,
+        );
+        config
+    }
+}
+
+#[test]
+fn a_rule_failing_for_one_record_is_recorded_and_the_other_rules_still_act() {
+    let sandbox = Sandbox::new();
+    let config = sandbox.with_a_fragile_rule();
+    let check = sandbox.run(&["--config", &config, "check"]);
+    assert!(check.expect_code(0).stdout.contains("checked 5 rules in "), "{check:#?}");
+
+    let run = sandbox.import_data_then_updates(&config);
+    let rules = run.stdout.lines().find(|l| l.starts_with("rules: ")).unwrap_or_else(|| panic!("{run:#?}"));
+    assert_eq!(rules, "rules: 4 changes evaluated, 2 actions decided, 1 evaluation failed (see `invoiceflow actions`)");
+
+    let run = sandbox.actions(&config, 2, 1);
+    let paid = event_seq(&sandbox, "108", "status", "paid");
+    let (_, why) = line_and_next(&run, &format!("slack → finance: {PAID_108:?}"));
+    assert_eq!(assert_why(why, "payment-received", "status sent → paid", "invoice acme-us/108"), paid);
+    assert!(run.stdout.contains(MOVED_120), "{run:#?}");
+    let (failed, cause) = line_and_next(&run, "failed #");
+    let (_, rest) = failed.split_once("  rule fragile@").unwrap_or_else(|| panic!("{failed}"));
+    let (version, rest) = rest.split_once(' ').expect("version");
+    assert!(is_version(version), "{failed}");
+    assert!(rest.starts_with("on invoice acme-us/108: error: ") && rest.contains("Division by zero"), "{failed}");
+    assert_eq!(cause.trim(), format!("change #{paid}: status sent → paid"));
+
+    let json = sandbox.run(&["--config", &config, "actions", "--json"]).expect_code(0).json_lines();
+    assert_eq!(json.iter().filter(|l| l.get("action").is_some()).count(), 2, "{json:?}");
+    let failures: Vec<&Value> = json.iter().filter_map(|l| l.get("failure")).collect();
+    assert_eq!(failures.len(), 1, "{json:?}");
+    let failure = failures[0];
+    assert_eq!(failure["rule"], "fragile");
+    assert_eq!(failure["record"], serde_json::json!({"kind": "invoice", "account": "acme-us", "id": "108"}));
+    assert_eq!(failure["cause"]["event"], paid);
+    assert_eq!(failure["limit"], false);
+    assert!(text(&failure["message"]).contains("Division by zero"), "{failure}");
+
+    let now = ["--config", &config, "--now", "2026-11-26T17:00:00Z"];
+    let explain = sandbox.run(&[&now[..], &["explain", "--rule", "fragile", "--record", "108"]].concat());
+    explain.expect_code(1);
+    assert!(
+        explain.stdout.contains("evaluation failed: ") && explain.stdout.contains("Division by zero"),
+        "{explain:#?}"
+    );
+}
+
+#[test]
+fn explain_shows_the_change_that_triggers_a_rule_and_what_it_would_do() {
+    let sandbox = Sandbox::new();
+    sandbox.import_data_then_updates(EXAMPLE_CONFIG);
+    let paid = event_seq(&sandbox, "108", "status", "paid");
+    let now = ["--config", EXAMPLE_CONFIG, "--now", "2026-11-26T17:00:00Z"];
+    let run = sandbox.run(&[&now[..], &["explain", "--rule", "payment-received", "--record", "108"]].concat());
+    let lines: Vec<&str> = run.expect_code(0).stdout.lines().collect();
+    assert!(lines[0].starts_with("rule payment-received (Payment received@"), "{run:#?}");
+    assert_eq!(
+        lines[1..],
+        [
+            "record invoice acme-us/108 on 2026-11-26 (America/New_York): status paid",
+            &format!("trigger: change #{paid}: status sent → paid"),
+            "when: (no condition) → true",
+            &format!("it would: slack → finance: {PAID_108:?}"),
+        ]
+    );
+}
+
+#[test]
+fn explain_evaluates_a_scheduled_rule_on_the_day_given_by_now() {
+    let sandbox = Sandbox::with_examples();
+    let explain = |now: &str| {
+        let args = ["--config", EXAMPLE_CONFIG, "--now", now, "explain", "--rule", "overdue-follow-up"];
+        sandbox.run(&[&args[..], &["--record", "105"]].concat())
+    };
+    let run = explain("2026-11-25T14:00:00Z");
+    let out = &run.expect_code(0).stdout;
+    assert!(out.contains("record invoice acme-us/105 on 2026-11-25 (America/New_York): status overdue\n"), "{run:#?}");
+    let next = "trigger: schedule \"0 0 9 * * Mon-Fri\"; next slot 2026-11-26 09:00 (America/New_York)\n";
+    assert!(out.contains(next), "{run:#?}");
+    let when = out.lines().find(|l| l.starts_with("when: ")).unwrap_or_else(|| panic!("{run:#?}"));
+    assert!(when.ends_with(" → true"), "7 days overdue: {when}");
+    let email = "it would: email to ap.cascade@example.com: \"Reminder: invoice 1016 is 7 days overdue\"\n";
+    assert!(out.contains(email), "{run:#?}");
+    assert!(out.contains("    | Invoice 1016 was due on November 18, 2026.\n"), "{run:#?}");
+    assert!(out.contains("    | The amount due is $3,975.00 (of $3,975.00).\n"), "{run:#?}");
+
+    let run = explain("2026-11-26T14:00:00Z");
+    let out = &run.expect_code(0).stdout;
+    let when = out.lines().find(|l| l.starts_with("when: ")).unwrap_or_else(|| panic!("{run:#?}"));
+    assert!(when.ends_with(" → false"), "8 days overdue: {when}");
+    assert_eq!(out.lines().last(), Some("it would do nothing"), "{run:#?}");
+    assert!(!out.contains("it would:"), "{run:#?}");
+}
+
+#[test]
+fn rules_added_after_an_import_do_not_fire_on_older_changes() {
+    let sandbox = Sandbox::new();
+    let example = std::fs::read_to_string(EXAMPLE_CONFIG).expect("example configuration");
+    // No [rules]: the default directory, `rules` beside the configuration, does not exist yet.
+    let rules_section = ["[rules]", "dir =", "locale ="];
+    let without: Vec<&str> =
+        example.lines().filter(|l| !rules_section.iter().any(|start| l.starts_with(start))).collect();
+    assert_eq!(without.len(), example.lines().count() - 3, "the example configuration has [rules] dir and locale");
+    let config = sandbox.write("invoiceflow.toml", without.join("\n"));
+    assert!(!sandbox.path("rules").exists());
+    let run = sandbox.run(&["--config", &config, "--now", "2026-11-25", "import", EXAMPLE_DATA]);
+    assert!(!run.expect_code(0).stdout.contains("rules:"), "{run:#?}");
+
+    // An empty rules directory: no rule is on when the updates come in.
+    std::fs::create_dir(sandbox.path("rules")).expect("rules directory");
+    let run = sandbox.run(&["--config", &config, "--now", "2026-11-26T17:00:00Z", "import", EXAMPLE_UPDATES]);
+    assert_eq!(run.expect_code(0).summary(), "imported 1, updated 2, unchanged 0, stale 0, rejected 0");
+    assert!(!run.stdout.contains("rules:"), "{run:#?}");
+
+    // The rules arrive: importing the same file again evaluates nothing.
+    copy_dir(Path::new(EXAMPLE_RULES), &sandbox.path("rules"));
+    let run = sandbox.run(&["--config", &config, "--now", "2026-11-26T18:00:00Z", "import", EXAMPLE_UPDATES]);
+    assert_eq!(run.expect_code(0).summary(), "imported 0, updated 0, unchanged 3, stale 0, rejected 0");
+    assert!(!run.stdout.contains("rules:"), "{run:#?}");
+    sandbox.actions(&config, 0, 0);
+
+    // A change after the rules arrived is acted on.
+    let paid = r#"{"type":"invoice","id":"120","account":"acme-us","number":"1031","customer":"Redwood & Co. Architects","customer_id":"49","recipient":"studio.redwood@example.com","currency":"USD","amount":"12500.00","balance":"0.00","txn_date":"2026-11-15","due_date":"2027-02-15","email_status":"EmailSent","deal_id":"deal-111","updated_at":"2026-11-27T10:00:00Z"}"#;
+    let file = sandbox.write("paid-120.jsonl", format!("{paid}\n"));
+    let run = sandbox.run(&["--config", &config, "--now", "2026-11-27T12:00:00Z", "import", &file]);
+    assert_eq!(run.expect_code(0).summary(), "imported 0, updated 1, unchanged 0, stale 0, rejected 0");
+    assert!(run.stdout.contains(", 1 action decided"), "{run:#?}");
+    let run = sandbox.actions(&config, 1, 0);
+    let (_, why) =
+        line_and_next(&run, "slack → finance: \"💰 Redwood & Co. Architects paid invoice #1031 ($12,500.00)\"");
+    assert_why(why, "payment-received", "status sent → paid", "invoice acme-us/120");
+}
+
+#[test]
+fn actions_lists_only_the_named_rules_or_records_actions_and_failures() {
+    let sandbox = Sandbox::new();
+    let config = sandbox.with_a_fragile_rule();
+    sandbox.import_data_then_updates(&config);
+    let actions = |filter: &[&str], actions: usize, failed: usize| {
+        let run = sandbox.run(&[&["--config", config.as_str(), "actions"][..], filter].concat());
+        let last = run.expect_code(0).stdout.lines().last().map(str::to_owned);
+        assert_eq!(last, Some(summary(actions, failed)), "{filter:?}: {run:#?}");
+        run
+    };
+    let run = actions(&["--rule", "payment-received"], 1, 0);
+    assert!(run.stdout.contains(PAID_108) && !run.stdout.contains(MOVED_120), "{run:#?}");
+    let run = actions(&["--rule", "fragile"], 0, 1);
+    assert!(run.stdout.contains("rule fragile@"), "{run:#?}");
+    let run = actions(&["--record", "108"], 1, 1);
+    assert!(run.stdout.contains(PAID_108) && run.stdout.contains("rule fragile@"), "{run:#?}");
+    // Invoice 120's: its task, and not the failure of invoice 108.
+    let run = actions(&["--record", "120"], 1, 0);
+    assert!(run.stdout.contains(MOVED_120), "{run:#?}");
+    let json = sandbox.run(&["--config", &config, "actions", "--record", "acme-us/120", "--json"]);
+    let lines = json.expect_code(0).json_lines();
+    assert!(lines.iter().all(|l| l["record"]["id"] == "120"), "only invoice 120's: {lines:?}");
+}
+
+/// The last line of `actions`: "1 action, 2 failed evaluations".
+fn summary(actions: usize, failed: usize) -> String {
+    let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+    format!("{}, {}", plural(actions, "action"), plural(failed, "failed evaluation"))
 }

@@ -9,9 +9,11 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use invoiceflow::store::{
-    Calendar, EventQuery, InvoiceQuery, LinkChange, Moment, PgStore, SqliteStore, Store, Stored, Writer,
+    Calendar, EventQuery, IntentQuery, InvoiceQuery, LinkChange, Moment, NewIntent, PgStore, RuleFailure, SqliteStore,
+    Store, Stored, Writer,
 };
 use invoiceflow_rules::parse::{Incoming, Item, ParseContext, parse_value};
+use invoiceflow_rules::script::{Action, Cause, Intent};
 use invoiceflow_rules::{
     AccountName, Currency, Holder, HolderId, HolderKind, Property, RecordId, RecordKey, RecordKind,
 };
@@ -397,6 +399,208 @@ async fn migrating_twice_is_harmless<S: Store>(s: &S) {
     s.migrate().await.unwrap();
 }
 
+/// Event `event`: a status change from sent to paid.
+fn paid_change(event: i64) -> Cause {
+    Cause::Change { event, property: "status".into(), from: Some("sent".into()), to: Some("paid".into()) }
+}
+
+/// An intent of rule `rule` about invoice `id`: a Slack message saying `text`.
+fn intent(rule: &str, id: &str, event: i64, text: &str) -> Intent {
+    Intent {
+        rule: rule.to_owned(),
+        version: "0587fc9c3c4f".to_owned(),
+        cause: paid_change(event),
+        record: key(RecordKind::Invoice, id),
+        seen: serde_json::from_value(
+            json!({"status": "paid", "balance": "0.00", "amount": "150.00", "days_overdue": -2}),
+        )
+        .unwrap(),
+        action: Action::Slack { destination: "finance".to_owned(), text: text.to_owned(), blocks: None },
+    }
+}
+
+fn new_intent(key: &str, intent: Intent) -> NewIntent {
+    NewIntent { key: key.to_owned(), intent }
+}
+
+fn all_intents() -> IntentQuery {
+    IntentQuery { limit: 1000, ..Default::default() }
+}
+
+async fn an_intent_is_stored_once_per_key<S: Store>(s: &S) {
+    let now = at("2026-11-26T17:00:00Z");
+    let paid = intent("payment-received", "1", 7, "💰 Amy's Bird Sanctuary paid invoice #N1 ($150.00)");
+    let first = new_intent("rule:payment-received:event:7:0", paid.clone());
+    assert_eq!(s.save_evaluations("rules", 7, std::slice::from_ref(&first), &[], now).await.unwrap(), 1);
+    let later = at("2026-11-26T18:00:00Z");
+    assert_eq!(s.save_evaluations("rules", 7, std::slice::from_ref(&first), &[], later).await.unwrap(), 0);
+    // The same key with another intent (a crash, then a re-evaluation by an edited rule) is skipped too.
+    let edited = new_intent("rule:payment-received:event:7:0", intent("payment-received", "1", 7, "edited"));
+    assert_eq!(s.save_evaluations("rules", 7, &[edited], &[], later).await.unwrap(), 0);
+
+    let stored = s.intents(&all_intents()).await.unwrap();
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    assert_eq!(stored[0].key, "rule:payment-received:event:7:0");
+    assert_eq!(stored[0].created_at, now, "the first save is kept");
+    assert_eq!(stored[0].intent, paid, "the intent comes back as it was saved");
+    assert_eq!(stored[0].intent.seen.get("days_overdue"), Some(json!(-2)));
+
+    // A new key is stored; several in one call count each new one.
+    let batch = [
+        new_intent("rule:payment-received:event:7:0", paid.clone()),
+        new_intent("rule:payment-received:event:9:0", intent("payment-received", "2", 9, "two")),
+        new_intent("rule:other:event:9:0", intent("other", "2", 9, "other")),
+    ];
+    assert_eq!(s.save_evaluations("rules", 9, &batch, &[], later).await.unwrap(), 2);
+    let keys: Vec<String> = s.intents(&all_intents()).await.unwrap().into_iter().map(|i| i.key).collect();
+    assert_eq!(
+        keys,
+        ["rule:payment-received:event:7:0", "rule:payment-received:event:9:0", "rule:other:event:9:0"],
+        "oldest first"
+    );
+}
+
+async fn intents_are_listed_by_rule_record_and_after_a_sequence_number<S: Store>(s: &S) {
+    let now = at("2026-11-26T17:00:00Z");
+    let batch = [
+        new_intent("a", intent("payment-received", "1", 7, "one")),
+        new_intent("b", intent("payment-received", "2", 8, "two")),
+        new_intent("c", intent("due-date-moved", "2", 9, "three")),
+    ];
+    assert_eq!(s.save_evaluations("rules", 9, &batch, &[], now).await.unwrap(), 3);
+    let keys =
+        |q: IntentQuery| async move { s.intents(&q).await.unwrap().into_iter().map(|i| i.key).collect::<Vec<_>>() };
+    let rule = IntentQuery { rule: Some("payment-received".into()), ..all_intents() };
+    assert_eq!(keys(rule).await, ["a", "b"]);
+    let record = IntentQuery { record: Some(key(RecordKind::Invoice, "2")), ..all_intents() };
+    assert_eq!(keys(record).await, ["b", "c"]);
+    let both = IntentQuery {
+        rule: Some("due-date-moved".into()),
+        record: Some(key(RecordKind::Invoice, "2")),
+        ..all_intents()
+    };
+    assert_eq!(keys(both).await, ["c"]);
+    let other_kind = IntentQuery { record: Some(key(RecordKind::Bill, "2")), ..all_intents() };
+    assert!(keys(other_kind).await.is_empty(), "a bill with the same id is another record");
+    let all = s.intents(&all_intents()).await.unwrap();
+    assert!(all.windows(2).all(|w| w[0].seq < w[1].seq), "increasing sequence numbers");
+    let after = IntentQuery { after_seq: Some(all[0].seq), ..all_intents() };
+    assert_eq!(keys(after).await, ["b", "c"]);
+    let first = IntentQuery { limit: 2, ..all_intents() };
+    assert_eq!(keys(first).await, ["a", "b"]);
+}
+
+async fn the_cursor_only_moves_forward<S: Store>(s: &S) {
+    let now = at("2026-11-26T17:00:00Z");
+    assert_eq!(s.cursor("rules").await.unwrap(), 0, "0 before its first move");
+    s.save_evaluations("rules", 10, &[], &[], now).await.unwrap();
+    assert_eq!(s.cursor("rules").await.unwrap(), 10);
+    s.save_evaluations("rules", 5, &[], &[], now).await.unwrap();
+    assert_eq!(s.cursor("rules").await.unwrap(), 10, "never back");
+    s.save_evaluations("rules", 12, &[], &[], now).await.unwrap();
+    assert_eq!(s.cursor("rules").await.unwrap(), 12);
+    assert_eq!(s.cursor("schedules").await.unwrap(), 0, "each cursor is its own");
+    s.save_evaluations("schedules", 3, &[], &[], now).await.unwrap();
+    assert_eq!((s.cursor("rules").await.unwrap(), s.cursor("schedules").await.unwrap()), (12, 3));
+}
+
+async fn last_event_seq_follows_the_events<S: Store>(s: &S) {
+    assert_eq!(s.last_event_seq().await.unwrap(), 0, "0 with no event");
+    let newest = || async {
+        s.events(&EventQuery { limit: 1000, ..Default::default() }).await.unwrap().last().map(|e| e.seq).unwrap()
+    };
+    apply(s, "2026-11-10", "2026-11-10T12:00:00Z", &[invoice("1", "150.00", "2026-11-01T10:00:00Z")]).await;
+    let first = s.last_event_seq().await.unwrap();
+    assert!(first > 0);
+    assert_eq!(first, newest().await);
+    apply(s, "2026-11-10", "2026-11-12T08:00:00Z", &[invoice("1", "0.00", "2026-11-11T09:30:00Z")]).await;
+    let second = s.last_event_seq().await.unwrap();
+    assert!(second > first, "{second} > {first}");
+    assert_eq!(second, newest().await);
+    // Saving evaluations writes no event.
+    s.save_evaluations("rules", second, &[], &[], at("2026-11-12T09:00:00Z")).await.unwrap();
+    assert_eq!(s.last_event_seq().await.unwrap(), second);
+    let k = key(RecordKind::Invoice, "1");
+    s.link(&deal("deal-1"), &k, at("2026-11-12T10:00:00Z")).await.unwrap();
+    assert_eq!(s.last_event_seq().await.unwrap(), newest().await, "a manual link is an event too");
+    assert!(s.last_event_seq().await.unwrap() > second);
+}
+
+async fn records_returns_the_stored_ones_and_skips_unknown_keys<S: Store>(s: &S) {
+    apply(
+        s,
+        "2026-11-10",
+        "2026-11-10T12:00:00Z",
+        &[invoice("1", "150.00", "2026-11-01T10:00:00Z"), invoice("2", "0.00", "2026-11-01T10:00:00Z"), payment("p1")],
+    )
+    .await;
+    assert!(s.records(&[]).await.unwrap().is_empty());
+    let keys = [
+        key(RecordKind::Invoice, "2"),
+        key(RecordKind::Invoice, "404"),
+        key(RecordKind::Payment, "p1"),
+        key(RecordKind::Bill, "1"),
+        key(RecordKind::Invoice, "1"),
+    ];
+    let mut found = s.records(&keys).await.unwrap();
+    found.sort_by(|a, b| a.record.key().cmp(b.record.key()));
+    let got: Vec<(RecordKey, String)> = found.iter().map(|r| (r.record.key().clone(), r.status.clone())).collect();
+    let mut expected = vec![
+        (key(RecordKind::Invoice, "1"), "sent".to_owned()),
+        (key(RecordKind::Invoice, "2"), "paid".to_owned()),
+        (key(RecordKind::Payment, "p1"), "undeposited".to_owned()),
+    ];
+    expected.sort();
+    assert_eq!(got, expected);
+    let one_of_them = s.records(&[key(RecordKind::Invoice, "1")]).await.unwrap();
+    assert_eq!(one_of_them, vec![one(s, &key(RecordKind::Invoice, "1")).await], "the same as find");
+    assert!(s.records(&[key(RecordKind::Invoice, "404")]).await.unwrap().is_empty());
+}
+
+async fn failures_are_listed_with_their_fields<S: Store>(s: &S) {
+    let now = at("2026-11-26T17:00:00Z");
+    let broken = RuleFailure {
+        rule: "fragile".to_owned(),
+        version: "2e3975beccb8".to_owned(),
+        record: key(RecordKind::Invoice, "108"),
+        cause: paid_change(72),
+        message: "line 6:45: Division by zero: 1 / 0 — \"quoted\"".to_owned(),
+        limit: false,
+    };
+    let slow = RuleFailure {
+        rule: "slow".to_owned(),
+        version: "aaaaaaaaaaaa".to_owned(),
+        record: key(RecordKind::Bill, "7"),
+        cause: Cause::Schedule { slot: at("2026-11-26T13:00:00Z") },
+        message: "too many operations".to_owned(),
+        limit: true,
+    };
+    let paid = new_intent("k", intent("payment-received", "108", 72, "paid"));
+    let added = s.save_evaluations("rules", 72, &[paid], &[broken.clone(), slow.clone()], now).await.unwrap();
+    assert_eq!(added, 1, "failures are not counted as intents");
+    assert_eq!(s.cursor("rules").await.unwrap(), 72);
+
+    let query = |rule: Option<&str>, record: Option<RecordKey>, after_seq: i64, limit: u32| IntentQuery {
+        rule: rule.map(str::to_owned),
+        record,
+        after_seq: Some(after_seq),
+        limit,
+    };
+    let all = s.failures(&query(None, None, 0, 100)).await.unwrap();
+    assert_eq!(all.len(), 2, "{all:?}");
+    assert_eq!(all[0].failure, broken);
+    assert_eq!(all[1].failure, slow);
+    assert!(all.iter().all(|f| f.created_at == now));
+    assert!(all[0].seq < all[1].seq);
+    let of = |q| async move { s.failures(&q).await.unwrap().into_iter().map(|f| f.failure).collect::<Vec<_>>() };
+    assert_eq!(of(query(Some("slow"), None, 0, 100)).await, std::slice::from_ref(&slow));
+    assert!(of(query(Some("payment-received"), None, 0, 100)).await.is_empty());
+    assert_eq!(of(query(None, Some(key(RecordKind::Invoice, "108")), 0, 100)).await, std::slice::from_ref(&broken));
+    assert!(of(query(None, Some(key(RecordKind::Invoice, "7")), 0, 100)).await.is_empty(), "a bill is not an invoice");
+    assert_eq!(of(query(None, None, all[0].seq, 100)).await, std::slice::from_ref(&slow));
+    assert_eq!(s.failures(&query(None, None, 0, 1)).await.unwrap().len(), 1);
+}
+
 // ---- the two backends --------------------------------------------------------------------------
 
 async fn sqlite() -> (tempfile::TempDir, SqliteStore) {
@@ -491,4 +695,10 @@ contract!(
     a_writer_sees_the_deposits_of_its_earlier_batches,
     a_bulk_import_reads_and_writes_the_same,
     migrating_twice_is_harmless,
+    an_intent_is_stored_once_per_key,
+    intents_are_listed_by_rule_record_and_after_a_sequence_number,
+    the_cursor_only_moves_forward,
+    last_event_seq_follows_the_events,
+    records_returns_the_stored_ones_and_skips_unknown_keys,
+    failures_are_listed_with_their_fields,
 );

@@ -146,7 +146,8 @@ fn analyse(host: &RuleHost, def: &RuleDef, ast: &AST, snippet: &Snippet, out: &m
                 }
             }
             Some(ASTNode::Expr(Expr::FnCall(call, pos)) | ASTNode::Stmt(rhai::Stmt::FnCall(call, pos))) => {
-                let Some(Expr::StringConstant(name, _)) = call.args.first() else { return true };
+                let Some(Expr::StringConstant(name, name_pos)) = call.args.first() else { return true };
+                let pos = if name_pos.is_none() { pos } else { name_pos };
                 let (set, kind): (Vec<&str>, &str) = match call.name.as_str() {
                     "slack" => (destinations.slack.iter().map(String::as_str).collect(), "slack"),
                     "webhook" => (destinations.webhook.iter().map(String::as_str).collect(), "webhook"),

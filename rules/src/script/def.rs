@@ -196,7 +196,8 @@ pub fn parse_rule(id: RuleId, text: &str) -> Result<RuleDef, Vec<Diagnostic>> {
             RecordKind::Invoice
         }),
     };
-    let on_at = Span::at_offset(text, raw.on.span().start);
+    let raw_on = &raw.on;
+    let on_at = Span::at_offset(text, raw_on.span().start);
     let tables = match raw.on.get_ref() {
         toml::Value::Array(items) => items.clone(),
         other => vec![other.clone()],
@@ -206,11 +207,20 @@ pub fn parse_rule(id: RuleId, text: &str) -> Result<RuleDef, Vec<Diagnostic>> {
     }
     let mut triggers = Vec::new();
     for (n, table) in tables.into_iter().enumerate() {
-        let parsed =
-            RawTrigger::deserialize(table).map_err(|e| e.message().trim_end().to_owned()).and_then(|t| trigger(&t));
-        match parsed {
+        let raw = RawTrigger::deserialize(table).map_err(|e| e.message().trim_end().to_owned());
+        // Point at the schedule's text when there is one: that is what is usually wrong.
+        let at = raw
+            .as_ref()
+            .ok()
+            .and_then(|t| t.schedule.as_ref())
+            .and_then(|expr| {
+                let (start, end) = (raw_on.span().start, raw_on.span().end);
+                text.get(start..end)?.find(&format!("\"{expr}\"")).map(|o| start + o + 1)
+            })
+            .map_or(on_at, |o| Span::at_offset(text, o));
+        match raw.and_then(|t| trigger(&t)) {
             Ok(trigger) => triggers.push(trigger),
-            Err(message) => errors.push(Diagnostic::error(on_at, format!("trigger {}: {message}", n + 1))),
+            Err(message) => errors.push(Diagnostic::error(at, format!("trigger {}: {message}", n + 1))),
         }
     }
     if !errors.is_empty() {
