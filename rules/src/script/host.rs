@@ -85,7 +85,7 @@ pub struct HostConfig {
     pub library: Vec<(String, String)>,
     /// The limits.
     pub limits: Limits,
-    /// A monotonic clock for the deadline (`std::time::Instant::now`); injected so that this crate
+    /// A monotonic clock for the deadline (the engine passes the standard one); injected so this crate
     /// reads no clock.
     pub stopwatch: fn() -> Instant,
 }
