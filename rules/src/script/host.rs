@@ -534,7 +534,19 @@ fn describe(e: &EvalAltResult, limits: &Limits) -> (bool, String) {
         }
         E::ErrorTooManyOperations(_) => (true, format!("exceeded the limit of {} operations", limits.operations)),
         E::ErrorStackOverflow(_) => (true, format!("calls nested deeper than the limit of {}", limits.call_levels)),
-        E::ErrorDataTooLarge(what, _) => (true, format!("{what} exceeds its limit")),
+        E::ErrorDataTooLarge(what, _) => {
+            let what = what.to_ascii_lowercase();
+            let message = if what.contains("string") {
+                format!("a string grew past the limit of {} bytes", limits.string_size)
+            } else if what.contains("array") {
+                format!("an array grew past the limit of {} items", limits.array_size)
+            } else if what.contains("map") {
+                format!("a map grew past the limit of {} entries", limits.map_size)
+            } else {
+                format!("{what} exceeds its limit")
+            };
+            (true, message)
+        }
         E::ErrorTooManyModules(_) => (true, format!("imported more than the limit of {} modules", limits.modules)),
         E::ErrorInFunctionCall(name, _, inner, _) => {
             let (limit, message) = describe(inner, limits);
