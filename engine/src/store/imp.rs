@@ -421,6 +421,33 @@ macro_rules! sql_store {
                 Ok($crate::store::LinkChange::Done)
             }
 
+            /// Stores intents (skipping keys already stored) and failures; returns the new intents.
+            async fn insert_decisions(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                intents: &[$crate::store::NewIntent],
+                failures: &[$crate::store::RuleFailure],
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> Result<u64, $crate::store::StoreError> {
+                use $crate::store::imp::{failure_row, intent_row, json_rows};
+                let mut added = 0;
+                let rows = intents.iter().map(|i| intent_row(i, now)).collect::<Result<Vec<_>, _>>()?;
+                for chunk in rows.chunks(CHUNK) {
+                    added += sqlx::query($crate::store::sql::INSERT_INTENTS.$dialect)
+                        .bind(json_rows(chunk)?)
+                        .execute(&mut **tx)
+                        .await?
+                        .rows_affected();
+                }
+                let rows = failures.iter().map(|f| failure_row(f, now)).collect::<Result<Vec<_>, _>>()?;
+                for chunk in rows.chunks(CHUNK) {
+                    sqlx::query($crate::store::sql::INSERT_FAILURES.$dialect)
+                        .bind(json_rows(chunk)?)
+                        .execute(&mut **tx)
+                        .await?;
+                }
+                Ok(added)
+            }
+
             async fn link_event(
                 tx: &mut sqlx::Transaction<'static, $db>,
                 holder: &invoiceflow_rules::Holder,
@@ -649,24 +676,8 @@ macro_rules! sql_store {
                 failures: &[$crate::store::RuleFailure],
                 now: chrono::DateTime<chrono::Utc>,
             ) -> Result<u64, $crate::store::StoreError> {
-                use $crate::store::imp::{failure_row, intent_row, json_rows};
                 let mut tx = self.pool.begin().await?;
-                let mut added = 0;
-                let rows = intents.iter().map(|i| intent_row(i, now)).collect::<Result<Vec<_>, _>>()?;
-                for chunk in rows.chunks(CHUNK) {
-                    added += sqlx::query($crate::store::sql::INSERT_INTENTS.$dialect)
-                        .bind(json_rows(chunk)?)
-                        .execute(&mut *tx)
-                        .await?
-                        .rows_affected();
-                }
-                let rows = failures.iter().map(|f| failure_row(f, now)).collect::<Result<Vec<_>, _>>()?;
-                for chunk in rows.chunks(CHUNK) {
-                    sqlx::query($crate::store::sql::INSERT_FAILURES.$dialect)
-                        .bind(json_rows(chunk)?)
-                        .execute(&mut *tx)
-                        .await?;
-                }
+                let added = Self::insert_decisions(&mut tx, intents, failures, now).await?;
                 sqlx::query($crate::store::sql::SET_CURSOR.$dialect).bind(name).bind(through).execute(&mut *tx).await?;
                 tx.commit().await?;
                 Ok(added)
@@ -730,27 +741,12 @@ macro_rules! sql_store {
                 failures: &[$crate::store::RuleFailure],
                 now: chrono::DateTime<chrono::Utc>,
             ) -> Result<u64, $crate::store::StoreError> {
-                use $crate::store::imp::{failure_row, intent_row, json_rows};
+                use $crate::store::imp::json_rows;
                 let triples = |keys: &[invoiceflow_rules::RecordKey]| -> Vec<[String; 3]> {
                     keys.iter().map(|k| [k.kind.as_str().to_owned(), k.account.to_string(), k.id.to_string()]).collect()
                 };
                 let mut tx = self.pool.begin().await?;
-                let mut added = 0;
-                let rows = intents.iter().map(|i| intent_row(i, now)).collect::<Result<Vec<_>, _>>()?;
-                for chunk in rows.chunks(CHUNK) {
-                    added += sqlx::query($crate::store::sql::INSERT_INTENTS.$dialect)
-                        .bind(json_rows(chunk)?)
-                        .execute(&mut *tx)
-                        .await?
-                        .rows_affected();
-                }
-                let rows = failures.iter().map(|f| failure_row(f, now)).collect::<Result<Vec<_>, _>>()?;
-                for chunk in rows.chunks(CHUNK) {
-                    sqlx::query($crate::store::sql::INSERT_FAILURES.$dialect)
-                        .bind(json_rows(chunk)?)
-                        .execute(&mut *tx)
-                        .await?;
-                }
+                let added = Self::insert_decisions(&mut tx, intents, failures, now).await?;
                 for chunk in triples(enroll).chunks(CHUNK) {
                     sqlx::query($crate::store::sql::ENROLL.$dialect)
                         .bind(json_rows(chunk)?)
