@@ -20,6 +20,7 @@ pub mod record;
 pub mod script;
 pub mod status;
 pub mod suggest;
+pub mod workflow;
 
 #[cfg(test)]
 mod test_support;

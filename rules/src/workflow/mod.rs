@@ -1,0 +1,8 @@
+//! The four standard QuickBooks reminder workflows (DOMAIN.md §3), built in and native: payment
+//! due reminder, vendor (bill) payment reminder, bank deposit reminder, unsent invoice reminder.
+//! Each is off until enabled and every knob is configurable. This module decides when each stage
+//! of each record falls due; the engine stores and delivers.
+//!
+//! Work in progress (issue 4): [`time`] — local time across daylight saving, and send windows.
+
+pub mod time;
