@@ -25,7 +25,9 @@ pub fn local_instant(zone: Tz, date: NaiveDate, time: NaiveTime) -> DateTime<Utc
 }
 
 fn floor_minute(t: NaiveDateTime) -> NaiveDateTime {
-    t.date().and_time(NaiveTime::from_hms_opt(chrono::Timelike::hour(&t), chrono::Timelike::minute(&t), 0).unwrap_or(t.time()))
+    t.date().and_time(
+        NaiveTime::from_hms_opt(chrono::Timelike::hour(&t), chrono::Timelike::minute(&t), 0).unwrap_or(t.time()),
+    )
 }
 
 /// When deliveries may go out: days of the week and hours, in the company's time zone.
@@ -103,7 +105,9 @@ mod day_names {
             .iter()
             .map(|n| {
                 n.parse::<Weekday>().map_err(|_| {
-                    serde::de::Error::custom(format!("{n:?} is not a day of the week (Mon, Tue, Wed, Thu, Fri, Sat, Sun)"))
+                    serde::de::Error::custom(format!(
+                        "{n:?} is not a day of the week (Mon, Tue, Wed, Thu, Fri, Sat, Sun)"
+                    ))
                 })
             })
             .collect()

@@ -1,0 +1,350 @@
+//! The four workflows' settings: every knob of DOMAIN.md §3, with QuickBooks' defaults. Each
+//! workflow is off until enabled; `[workflows.NAME]` in `invoiceflow.toml` overrides any knob.
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveTime;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use super::time::SendWindow;
+
+/// One of the four built-in workflows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WorkflowKind {
+    /// Customers: invoices with a balance, before and after their due date.
+    PaymentDue,
+    /// Accounts payable: bills with a balance, before and on their due date.
+    VendorPayment,
+    /// The team: payments waiting in Undeposited Funds.
+    BankDeposit,
+    /// The team: invoices not yet sent.
+    UnsentInvoice,
+}
+
+impl WorkflowKind {
+    /// The four, in the order QuickBooks lists them.
+    pub const ALL: [WorkflowKind; 4] = [Self::PaymentDue, Self::VendorPayment, Self::BankDeposit, Self::UnsentInvoice];
+
+    /// The name used in configuration and output (`payment_due`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PaymentDue => "payment_due",
+            Self::VendorPayment => "vendor_payment",
+            Self::BankDeposit => "bank_deposit",
+            Self::UnsentInvoice => "unsent_invoice",
+        }
+    }
+
+    /// Parses [`WorkflowKind::as_str`].
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == text)
+    }
+
+    /// QuickBooks' defaults (DOMAIN.md §3), switched off.
+    pub fn defaults(self) -> WorkflowConfig {
+        let customer = || vec![Channel::CustomerEmail];
+        let team_task = || vec![Channel::Task { assignee: None }];
+        let (anchor, stages, repeat) = match self {
+            Self::PaymentDue => (
+                Anchor::DueDate,
+                vec![
+                    Stage::new(-3, customer()),
+                    Stage::new(7, customer()),
+                    Stage::new(14, customer()),
+                    Stage::new(30, vec![Channel::CustomerEmail, Channel::Task { assignee: None }]),
+                ],
+                None,
+            ),
+            Self::VendorPayment => {
+                (Anchor::DueDate, vec![Stage::new(-3, team_task()), Stage::new(0, team_task())], None)
+            }
+            Self::BankDeposit => {
+                (Anchor::PaymentDate, vec![Stage::new(2, team_task())], Some(Repeat { every_days: 3, max: 10 }))
+            }
+            Self::UnsentInvoice => {
+                (Anchor::InvoiceDate, vec![Stage::new(1, team_task())], Some(Repeat { every_days: 2, max: 10 }))
+            }
+        };
+        WorkflowConfig {
+            enabled: false,
+            anchor,
+            stages,
+            repeat,
+            min_balance: BTreeMap::new(),
+            include: Vec::new(),
+            exclude: Vec::new(),
+            send_time: NaiveTime::from_hms_opt(9, 0, 0).unwrap_or(NaiveTime::MIN),
+            window: SendWindow::default(),
+            language: Language::En,
+            paused: Vec::new(),
+            catch_up: CatchUp::default(),
+        }
+    }
+}
+
+impl std::fmt::Display for WorkflowKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The date stages count from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Anchor {
+    /// The invoice's or bill's `DueDate`.
+    DueDate,
+    /// The invoice's `TxnDate`.
+    InvoiceDate,
+    /// The payment's `TxnDate`.
+    PaymentDate,
+}
+
+/// Where a stage's message goes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Channel {
+    /// The customer's billing email (payment due reminder only; never a vendor).
+    CustomerEmail,
+    /// A named email destination of the team.
+    TeamEmail {
+        /// `[destinations.NAME]`.
+        destination: String,
+    },
+    /// A Slack destination.
+    Slack {
+        /// `[destinations.NAME]`.
+        destination: String,
+    },
+    /// A task in the task manager.
+    Task {
+        /// Who should do it.
+        #[serde(default)]
+        assignee: Option<String>,
+    },
+}
+
+/// One step of a workflow: a day offset from the anchor and what to send.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Stage {
+    /// Days from the anchor date, −90 … +90 (−3 = three days before).
+    pub days: i32,
+    /// Where it goes.
+    pub channels: Vec<Channel>,
+    /// Subject template (merge fields `{number}`, `{amount_due}`, …); default: the built-in one.
+    #[serde(default)]
+    pub subject: Option<String>,
+    /// Body template; default: the built-in one.
+    #[serde(default)]
+    pub body: Option<String>,
+}
+
+impl Stage {
+    fn new(days: i32, channels: Vec<Channel>) -> Self {
+        Self { days, channels, subject: None, body: None }
+    }
+}
+
+/// Repeat the last stage every N days, at most `max` times.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Repeat {
+    /// Days between repeats (counted from the last stage's nominal date).
+    pub every_days: u32,
+    /// Repeats at most.
+    pub max: u32,
+}
+
+/// What to do with slots missed while the engine was down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "policy", rename_all = "snake_case", deny_unknown_fields)]
+pub enum CatchUp {
+    /// Drop them (an audit row says so).
+    Skip,
+    /// Send the latest missed one if it is at most `grace_hours` late.
+    OnceWithinGrace {
+        /// Hours late at most. Default 24.
+        #[serde(default = "day_hours")]
+        grace_hours: u32,
+    },
+    /// Send every missed one.
+    All,
+}
+
+fn day_hours() -> u32 {
+    24
+}
+
+impl Default for CatchUp {
+    /// Once within a 24-hour grace.
+    fn default() -> Self {
+        Self::OnceWithinGrace { grace_hours: day_hours() }
+    }
+}
+
+/// The language of the built-in templates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Language {
+    /// English.
+    #[default]
+    En,
+    /// French.
+    Fr,
+}
+
+/// No reminders for a customer (or vendor) or a record until a date.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pause {
+    /// The customer's (or vendor's) name, or a record id.
+    pub who: String,
+    /// Paused up to and including this local date.
+    pub until: chrono::NaiveDate,
+}
+
+/// One workflow's settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkflowConfig {
+    /// Off until switched on.
+    pub enabled: bool,
+    /// What stages count from.
+    pub anchor: Anchor,
+    /// The stages, in any order.
+    pub stages: Vec<Stage>,
+    /// Repeats after the last stage.
+    pub repeat: Option<Repeat>,
+    /// The smallest balance (amount, for a payment) that qualifies, per currency code; equal
+    /// qualifies. None: any balance above zero.
+    pub min_balance: BTreeMap<String, Decimal>,
+    /// Only these customers (vendors for bills), by name; empty: everyone.
+    pub include: Vec<String>,
+    /// Never these customers (vendors).
+    pub exclude: Vec<String>,
+    /// The local time a stage is due on its date.
+    pub send_time: NaiveTime,
+    /// When deliveries may go out.
+    pub window: SendWindow,
+    /// The language of the built-in templates.
+    pub language: Language,
+    /// Pauses.
+    pub paused: Vec<Pause>,
+    /// Missed slots.
+    pub catch_up: CatchUp,
+}
+
+/// Why a workflow's settings are refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// A stage offset outside −90 … +90.
+    #[error("stage {index}: `days` = {days} is outside -90 … 90")]
+    OffsetOutOfRange {
+        /// Which stage (from 1).
+        index: usize,
+        /// Its offset.
+        days: i32,
+    },
+    /// A stage with nowhere to go.
+    #[error("stage {index}: no channel")]
+    NoChannel {
+        /// Which stage (from 1).
+        index: usize,
+    },
+    /// No stage at all.
+    #[error("no stage")]
+    NoStage,
+    /// A repeat every 0 days.
+    #[error("repeat: `every_days` must be at least 1")]
+    ZeroRepeat,
+    /// Customer email on a workflow that never writes to customers.
+    #[error("stage {index}: {kind} never emails the {who}")]
+    NotToCustomers {
+        /// Which stage (from 1).
+        index: usize,
+        /// The workflow.
+        kind: WorkflowKind,
+        /// Customer or vendor.
+        who: &'static str,
+    },
+    /// A currency code that is not ISO 4217.
+    #[error("min_balance: {0}")]
+    Currency(String),
+}
+
+impl WorkflowConfig {
+    /// Checks what types cannot: offsets, channels, repeats, currencies.
+    ///
+    /// # Errors
+    /// The first [`ConfigError`] found.
+    pub fn validate(&self, kind: WorkflowKind) -> Result<(), ConfigError> {
+        if self.stages.is_empty() {
+            return Err(ConfigError::NoStage);
+        }
+        for (i, stage) in self.stages.iter().enumerate() {
+            let index = i + 1;
+            if !(-90..=90).contains(&stage.days) {
+                return Err(ConfigError::OffsetOutOfRange { index, days: stage.days });
+            }
+            if stage.channels.is_empty() {
+                return Err(ConfigError::NoChannel { index });
+            }
+            if kind != WorkflowKind::PaymentDue && stage.channels.contains(&Channel::CustomerEmail) {
+                let who = if kind == WorkflowKind::VendorPayment { "vendor" } else { "customer" };
+                return Err(ConfigError::NotToCustomers { index, kind, who });
+            }
+        }
+        if self.repeat.is_some_and(|r| r.every_days == 0) {
+            return Err(ConfigError::ZeroRepeat);
+        }
+        for code in self.min_balance.keys() {
+            crate::money::Currency::from_code(code).map_err(|e| ConfigError::Currency(e.to_string()))?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_defaults_are_quickbooks_and_switched_off() {
+        let due = WorkflowKind::PaymentDue.defaults();
+        assert!(!due.enabled);
+        assert_eq!(due.anchor, Anchor::DueDate);
+        assert_eq!(due.stages.iter().map(|s| s.days).collect::<Vec<_>>(), [-3, 7, 14, 30]);
+        assert!(due.stages[3].channels.contains(&Channel::Task { assignee: None }));
+        let deposit = WorkflowKind::BankDeposit.defaults();
+        assert_eq!((deposit.anchor, deposit.stages[0].days), (Anchor::PaymentDate, 2));
+        assert_eq!(deposit.repeat, Some(Repeat { every_days: 3, max: 10 }));
+        assert_eq!(WorkflowKind::UnsentInvoice.defaults().repeat.map(|r| r.every_days), Some(2));
+        assert_eq!(WorkflowKind::VendorPayment.defaults().stages.iter().map(|s| s.days).collect::<Vec<_>>(), [-3, 0]);
+        for kind in WorkflowKind::ALL {
+            assert_eq!(kind.defaults().validate(kind), Ok(()), "{kind}");
+            assert_eq!(WorkflowKind::parse(kind.as_str()), Some(kind));
+        }
+    }
+
+    #[test]
+    fn bad_settings_are_refused_with_the_stage() {
+        let mut c = WorkflowKind::PaymentDue.defaults();
+        c.stages[1].days = 120;
+        assert_eq!(
+            c.validate(WorkflowKind::PaymentDue).map_err(|e| e.to_string()),
+            Err("stage 2: `days` = 120 is outside -90 … 90".into())
+        );
+        let mut v = WorkflowKind::VendorPayment.defaults();
+        v.stages[0].channels.push(Channel::CustomerEmail);
+        assert_eq!(
+            v.validate(WorkflowKind::VendorPayment).map_err(|e| e.to_string()),
+            Err("stage 1: vendor_payment never emails the vendor".into())
+        );
+        let mut m = WorkflowKind::PaymentDue.defaults();
+        m.min_balance.insert("EURO".into(), Decimal::ONE);
+        assert!(m.validate(WorkflowKind::PaymentDue).is_err());
+    }
+}

@@ -1,0 +1,306 @@
+//! When each stage of a workflow falls due for one record, and whether the record qualifies at a
+//! given moment. Stage dates are computed per record — the planner never tests every record on
+//! every day — so planning scales with the work due, not with history.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use chrono_tz::Tz;
+
+use super::config::{Anchor, WorkflowConfig, WorkflowKind};
+use super::time::local_instant;
+use crate::ids::RecordKey;
+use crate::money::Money;
+use crate::record::{EmailStatus, Lifecycle};
+use crate::script::Subject;
+use crate::status::{BillStatus, InvoiceStatus, PaymentStatus};
+
+/// Which step a firing is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Step {
+    /// Stage `n` (from 0, in date order).
+    Stage(usize),
+    /// Repeat `n` (from 1) of the last stage.
+    Repeat(u32),
+}
+
+impl std::fmt::Display for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Stage(n) => write!(f, "stage-{}", n + 1),
+            Self::Repeat(n) => write!(f, "repeat-{n}"),
+        }
+    }
+}
+
+/// One planned firing of a workflow for a record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Firing {
+    /// The workflow.
+    pub workflow: WorkflowKind,
+    /// The record.
+    pub record: RecordKey,
+    /// Which step.
+    pub step: Step,
+    /// The index of the stage whose channels and templates it uses.
+    pub stage: usize,
+    /// Its nominal local date (anchor + offset), before the send window moves it.
+    pub nominal: NaiveDate,
+    /// When it is due: the nominal date at the send time, moved into the send window; `None`
+    /// when the window never opens.
+    pub at: Option<DateTime<Utc>>,
+    /// Its idempotency key: workflow, record, step and nominal local date. Moving a firing (send
+    /// window, due date change) never changes what it is keyed by, so nothing fires twice.
+    pub key: String,
+}
+
+/// Why a record does not qualify (or no longer does).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Skip {
+    /// Not the workflow's kind of record.
+    WrongKind,
+    /// Paid, voided, deposited, sent, deleted…: the workflow is done with it.
+    Stopped(String),
+    /// The balance (amount, for a payment) is below the minimum for its currency.
+    BelowMinimum(Money),
+    /// Not in `include`, or in `exclude`.
+    Excluded(String),
+    /// Paused until this date (inclusive).
+    Paused(NaiveDate),
+    /// An invoice without a billing email cannot be reminded.
+    NoRecipient,
+    /// An invoice never sent is the unsent-invoice reminder's, not the payment reminder's.
+    NotSent,
+    /// No anchor date (no due date).
+    NoDate,
+}
+
+impl std::fmt::Display for Skip {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::WrongKind => f.write_str("not this workflow's kind of record"),
+            Self::Stopped(why) => write!(f, "stopped: {why}"),
+            Self::BelowMinimum(m) => write!(f, "{m} is below the minimum"),
+            Self::Excluded(who) => write!(f, "{who} is excluded"),
+            Self::Paused(until) => write!(f, "paused until {until}"),
+            Self::NoRecipient => f.write_str("no billing email"),
+            Self::NotSent => f.write_str("never sent"),
+            Self::NoDate => f.write_str("no date to count from"),
+        }
+    }
+}
+
+/// What the planner needs of a record.
+struct Facts<'a> {
+    key: &'a RecordKey,
+    party: &'a str,
+    money: Money,
+    anchor: Option<NaiveDate>,
+}
+
+fn facts<'a>(kind: WorkflowKind, anchor: Anchor, subject: &'a Subject) -> Result<Facts<'a>, Skip> {
+    let date = |due: Option<NaiveDate>, txn: NaiveDate| match anchor {
+        Anchor::DueDate => due,
+        Anchor::InvoiceDate | Anchor::PaymentDate => Some(txn),
+    };
+    match (kind, subject) {
+        (WorkflowKind::PaymentDue | WorkflowKind::UnsentInvoice, Subject::Invoice(r, _)) => {
+            Ok(Facts { key: &r.key, party: &r.customer.name, money: r.balance, anchor: date(r.due_date, r.txn_date) })
+        }
+        (WorkflowKind::VendorPayment, Subject::Bill(r, _)) => {
+            Ok(Facts { key: &r.key, party: &r.vendor.name, money: r.balance, anchor: date(r.due_date, r.txn_date) })
+        }
+        (WorkflowKind::BankDeposit, Subject::Payment(r, _)) => {
+            Ok(Facts { key: &r.key, party: &r.customer.name, money: r.amount, anchor: date(None, r.txn_date) })
+        }
+        _ => Err(Skip::WrongKind),
+    }
+}
+
+/// The stop conditions and qualifications of DOMAIN.md §3 for `kind`.
+fn stopped(kind: WorkflowKind, subject: &Subject) -> Result<(), Skip> {
+    let stop = |why: &str| Err(Skip::Stopped(why.to_owned()));
+    match subject {
+        Subject::Invoice(r, status) => {
+            let sent = r.email_status == EmailStatus::EmailSent || r.delivery.is_some();
+            match (kind, status) {
+                (_, InvoiceStatus::Voided) => stop("voided"),
+                (_, InvoiceStatus::Paid) => stop("paid"),
+                (WorkflowKind::UnsentInvoice, _) if sent => stop("sent"),
+                (WorkflowKind::PaymentDue, _) if !sent => Err(Skip::NotSent),
+                (WorkflowKind::PaymentDue, _) if r.bill_email.is_none() => Err(Skip::NoRecipient),
+                _ => Ok(()),
+            }
+        }
+        Subject::Bill(_, status) => match status {
+            BillStatus::Paid => stop("paid"),
+            BillStatus::Deleted => stop("deleted"),
+            BillStatus::Open | BillStatus::Overdue => Ok(()),
+        },
+        Subject::Payment(r, status) => match status {
+            PaymentStatus::Deposited => stop("deposited"),
+            PaymentStatus::Deleted => stop("deleted"),
+            PaymentStatus::Undeposited if r.lifecycle != Lifecycle::Active => stop("deleted"),
+            PaymentStatus::Undeposited => Ok(()),
+        },
+        Subject::Deposit(_) => Err(Skip::WrongKind),
+    }
+}
+
+/// Whether `subject` qualifies for workflow `kind` on local date `on` (stop conditions, minimum,
+/// include/exclude, pauses). Re-checked at the moment of firing.
+///
+/// # Errors
+/// [`Skip`]: why not.
+pub fn qualifies(kind: WorkflowKind, config: &WorkflowConfig, subject: &Subject, on: NaiveDate) -> Result<(), Skip> {
+    let f = facts(kind, config.anchor, subject)?;
+    stopped(kind, subject)?;
+    if f.money.amount <= rust_decimal::Decimal::ZERO && kind != WorkflowKind::BankDeposit {
+        return Err(Skip::Stopped("nothing left to pay".to_owned()));
+    }
+    if let Some(min) = config.min_balance.get(f.money.currency.code())
+        && f.money.amount < *min
+    {
+        return Err(Skip::BelowMinimum(f.money));
+    }
+    let named = |list: &[String]| list.iter().any(|n| n.eq_ignore_ascii_case(f.party));
+    if (!config.include.is_empty() && !named(&config.include)) || named(&config.exclude) {
+        return Err(Skip::Excluded(f.party.to_owned()));
+    }
+    let paused = config
+        .paused
+        .iter()
+        .filter(|p| p.who.eq_ignore_ascii_case(f.party) || p.who == f.key.id.as_str())
+        .map(|p| p.until)
+        .max();
+    if let Some(until) = paused.filter(|u| on <= *u) {
+        return Err(Skip::Paused(until));
+    }
+    Ok(())
+}
+
+/// Every firing of workflow `kind` for `subject`, in date order: its stages, then its repeats,
+/// each at the send time on its nominal date in `zone`, moved into the send window.
+///
+/// # Errors
+/// [`Skip::WrongKind`] or [`Skip::NoDate`].
+pub fn firings(kind: WorkflowKind, config: &WorkflowConfig, subject: &Subject, zone: Tz) -> Result<Vec<Firing>, Skip> {
+    let f = facts(kind, config.anchor, subject)?;
+    let anchor = f.anchor.ok_or(Skip::NoDate)?;
+    let mut order: Vec<usize> = (0..config.stages.len()).collect();
+    order.sort_by_key(|i| config.stages[*i].days);
+    let mut out = Vec::new();
+    let mut push = |step: Step, stage: usize, nominal: NaiveDate| {
+        let due = local_instant(zone, nominal, config.send_time);
+        out.push(Firing {
+            workflow: kind,
+            record: f.key.clone(),
+            step,
+            stage,
+            nominal,
+            at: config.window.next_open(zone, due),
+            key: format!("workflow:{kind}:{}:{step}:{nominal}", f.key),
+        });
+    };
+    for (n, i) in order.iter().enumerate() {
+        push(Step::Stage(n), *i, anchor + chrono::Duration::days(i64::from(config.stages[*i].days)));
+    }
+    if let (Some(repeat), Some(last)) = (config.repeat, order.last()) {
+        let from = anchor + chrono::Duration::days(i64::from(config.stages[*last].days));
+        for r in 1..=repeat.max {
+            push(Step::Repeat(r), *last, from + chrono::Duration::days(i64::from(repeat.every_days * r)));
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono_tz::America::New_York;
+
+    use super::*;
+    use crate::script::subject::from_canonical;
+
+    fn day(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    fn invoice(fields: serde_json::Value) -> Subject {
+        let mut v = serde_json::json!({"type": "invoice", "id": "42", "customer": "Acme", "recipient": "ap@acme.example",
+            "amount": "500.00", "balance": "500.00", "currency": "USD", "txn_date": "2026-11-02",
+            "due_date": "2026-11-20", "email_status": "EmailSent", "updated_at": "2026-11-02T00:00:00Z"});
+        if let (Some(b), Some(f)) = (v.as_object_mut(), fields.as_object()) {
+            b.extend(f.clone());
+        }
+        from_canonical(v, day("2026-11-25")).unwrap()
+    }
+
+    #[test]
+    fn payment_due_stages_fall_on_their_dates_at_nine_in_the_window() {
+        let config = WorkflowKind::PaymentDue.defaults();
+        let plan = firings(WorkflowKind::PaymentDue, &config, &invoice(serde_json::json!({})), New_York).unwrap();
+        let dates: Vec<String> = plan.iter().map(|f| f.nominal.to_string()).collect();
+        assert_eq!(dates, ["2026-11-17", "2026-11-27", "2026-12-04", "2026-12-20"]);
+        // 2026-12-20 is a Sunday: it moves to Monday 09:00 and keeps its nominal key.
+        let last = &plan[3];
+        assert_eq!(
+            last.at,
+            Some(local_instant(New_York, day("2026-12-21"), chrono::NaiveTime::from_hms_opt(9, 0, 0).unwrap()))
+        );
+        assert_eq!(last.key, "workflow:payment_due:invoice default/42:stage-4:2026-12-20");
+    }
+
+    #[test]
+    fn repeats_count_from_the_last_stages_nominal_date() {
+        let mut config = WorkflowKind::UnsentInvoice.defaults();
+        config.repeat = Some(super::super::config::Repeat { every_days: 2, max: 3 });
+        let unsent = invoice(serde_json::json!({"email_status": "NeedToSend"}));
+        let plan = firings(WorkflowKind::UnsentInvoice, &config, &unsent, New_York).unwrap();
+        let steps: Vec<(String, String)> = plan.iter().map(|f| (f.step.to_string(), f.nominal.to_string())).collect();
+        assert_eq!(
+            steps,
+            [
+                ("stage-1".into(), "2026-11-03".into()),
+                ("repeat-1".into(), "2026-11-05".into()),
+                ("repeat-2".into(), "2026-11-07".into()),
+                ("repeat-3".into(), "2026-11-09".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn stop_conditions_and_knobs_decide_who_qualifies() {
+        let kind = WorkflowKind::PaymentDue;
+        let mut config = kind.defaults();
+        let on = day("2026-11-27");
+        assert_eq!(qualifies(kind, &config, &invoice(serde_json::json!({})), on), Ok(()));
+        assert_eq!(
+            qualifies(kind, &config, &invoice(serde_json::json!({"balance": "0.00"})), on),
+            Err(Skip::Stopped("paid".into()))
+        );
+        assert_eq!(
+            qualifies(kind, &config, &invoice(serde_json::json!({"email_status": "NeedToSend"})), on),
+            Err(Skip::NotSent)
+        );
+        config.min_balance.insert("USD".into(), "500.00".parse().unwrap());
+        assert_eq!(
+            qualifies(kind, &config, &invoice(serde_json::json!({})), on),
+            Ok(()),
+            "equal to the minimum qualifies"
+        );
+        config.min_balance.insert("USD".into(), "500.01".parse().unwrap());
+        assert!(matches!(qualifies(kind, &config, &invoice(serde_json::json!({})), on), Err(Skip::BelowMinimum(_))));
+        config.min_balance.clear();
+        config.exclude = vec!["acme".into()];
+        assert_eq!(qualifies(kind, &config, &invoice(serde_json::json!({})), on), Err(Skip::Excluded("Acme".into())));
+        config.exclude.clear();
+        config.paused = vec![super::super::config::Pause { who: "42".into(), until: day("2026-11-27") }];
+        assert_eq!(qualifies(kind, &config, &invoice(serde_json::json!({})), on), Err(Skip::Paused(day("2026-11-27"))));
+        assert_eq!(qualifies(kind, &config, &invoice(serde_json::json!({})), day("2026-11-28")), Ok(()));
+        // The unsent reminder is about "not sent", whatever the status.
+        let overdue_unsent = invoice(serde_json::json!({"email_status": "NeedToSend", "due_date": "2026-11-01"}));
+        assert_eq!(
+            qualifies(WorkflowKind::UnsentInvoice, &WorkflowKind::UnsentInvoice.defaults(), &overdue_unsent, on),
+            Ok(())
+        );
+        assert_eq!(qualifies(WorkflowKind::VendorPayment, &config, &overdue_unsent, on), Err(Skip::WrongKind));
+    }
+}
