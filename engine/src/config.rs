@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use chrono_tz::Tz;
 use invoiceflow_rules::format::Locale;
+use invoiceflow_rules::workflow::config::{Channel, WorkflowConfig, WorkflowKind, WorkflowOverrides};
 use invoiceflow_rules::{AccountName, Company, Currency};
 use serde::Deserialize;
 
@@ -71,6 +72,10 @@ pub struct ConfigFile {
     /// Where actions go, by name (`[destinations.finance]`); rules name them.
     #[serde(default)]
     pub destinations: BTreeMap<String, DestinationFile>,
+    /// The four standard reminder workflows (`[workflows.payment_due]`, `vendor_payment`,
+    /// `bank_deposit`, `unsent_invoice`): every one off until `enabled = true`.
+    #[serde(default)]
+    pub workflows: BTreeMap<String, WorkflowOverrides>,
 }
 
 /// `[rules]`: the rules directory.
@@ -163,6 +168,8 @@ pub struct Config {
     pub rules: RulesConfig,
     /// Where actions go, by name.
     pub destinations: BTreeMap<String, Destination>,
+    /// The four workflows' effective settings.
+    pub workflows: BTreeMap<WorkflowKind, WorkflowConfig>,
 }
 
 /// The companies invoiceflow knows, and the defaults for the ones it does not.
@@ -293,11 +300,40 @@ impl Config {
             };
             destinations.insert(name, destination);
         }
+        let mut workflows: BTreeMap<WorkflowKind, WorkflowConfig> =
+            WorkflowKind::ALL.into_iter().map(|k| (k, k.defaults())).collect();
+        for (name, overrides) in file.workflows {
+            let key = format!("workflows.{name}");
+            let Some(kind) = WorkflowKind::parse(&name) else {
+                let names: Vec<&str> = WorkflowKind::ALL.iter().map(|k| k.as_str()).collect();
+                let hint = invoiceflow_rules::suggest::closest(&name, names.iter().copied())
+                    .map(|h| format!(" (did you mean {h}?)"))
+                    .unwrap_or_default();
+                return Err(invalid(key, format!("no such workflow{hint}; the four are {}", names.join(", "))));
+            };
+            let config = overrides.apply(kind).map_err(|e| invalid(key, e.to_string()))?;
+            for stage in &config.stages {
+                for channel in &stage.channels {
+                    if let Channel::TeamEmail { destination } | Channel::Slack { destination } = channel
+                        && !destinations.contains_key(destination)
+                    {
+                        return Err(invalid(
+                            format!("workflows.{name}.stages"),
+                            format!(
+                                "unknown destination {destination:?}: configure it under [destinations.{destination}]"
+                            ),
+                        ));
+                    }
+                }
+            }
+            workflows.insert(kind, config);
+        }
         Ok(Self {
             database_url,
             companies: Companies { defaults, configured },
             rules: RulesConfig { dirs, locale },
             destinations,
+            workflows,
         })
     }
 }
@@ -345,6 +381,18 @@ mod tests {
         assert!(e.contains("destinations.x") && e.contains("exactly one"), "{e}");
         let e = parse("[rules]\nlocale = \"klingon\"").unwrap_err().to_string();
         assert!(e.contains("rules.locale"), "{e}");
+    }
+
+    #[test]
+    fn workflows_are_off_until_enabled_and_checked() {
+        let c = Config::load(None).unwrap();
+        assert!(c.workflows.values().all(|w| !w.enabled));
+        let c = parse("[workflows.payment_due]\nenabled = true\n").unwrap();
+        assert!(c.workflows[&WorkflowKind::PaymentDue].enabled);
+        let e = parse("[workflows.paymnt_due]\nenabled = true").unwrap_err().to_string();
+        assert!(e.contains("workflows.paymnt_due") && e.contains("did you mean payment_due"), "{e}");
+        let e = parse("[workflows.vendor_payment]\n[[workflows.vendor_payment.stages]]\ndays = 0\nchannels = [{ type = \"slack\", destination = \"ap\" }]").unwrap_err().to_string();
+        assert!(e.contains("unknown destination \"ap\""), "{e}");
     }
 
     #[test]

@@ -14,6 +14,7 @@ mod import;
 mod invoices;
 mod output;
 mod rules;
+mod workflows;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -71,6 +72,10 @@ enum Command {
     Actions(actions::ActionsArgs),
     /// Evaluate one rule on one record and say what it would do, and why (or why not).
     Explain(actions::ExplainArgs),
+    /// The four standard reminder workflows and their effective settings.
+    Workflows(workflows::WorkflowsArgs),
+    /// What would fire between two dates — workflows — using the stored data, sending nothing.
+    Simulate(workflows::SimulateArgs),
     /// Check the rule files: syntax, property names, destinations, schedules; a dry run of each.
     Check(rules::CheckArgs),
     /// Run the test cases written next to the rules (`NAME.test.toml`).
@@ -133,6 +138,8 @@ async fn dispatch<S: Store>(command: Command, env: &Env, store: &S) -> anyhow::R
             Ok(ExitCode::SUCCESS)
         }
         Command::Actions(a) => actions::list(a, store).await,
+        Command::Workflows(a) => workflows::list(&a, env),
+        Command::Simulate(a) => workflows::simulate(a, env, store).await,
         Command::Explain(a) => actions::explain(a, env, store).await,
         Command::Check(a) => rules::check_command(&a, &env.config).await,
         Command::Test(a) => rules::test(&a, &env.config),

@@ -237,6 +237,73 @@ pub struct WorkflowConfig {
     pub catch_up: CatchUp,
 }
 
+/// `[workflows.NAME]` as written: every key optional, over [`WorkflowKind::defaults`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkflowOverrides {
+    /// Switch it on. Default off.
+    pub enabled: Option<bool>,
+    /// What stages count from.
+    pub anchor: Option<Anchor>,
+    /// The stages (replace the default ones).
+    pub stages: Option<Vec<Stage>>,
+    /// Repeats after the last stage; `{ every_days = 0 }` is refused, `max = 0` turns them off.
+    pub repeat: Option<Repeat>,
+    /// Minimum balance per currency code (`{ USD = "50.00" }`).
+    pub min_balance: Option<BTreeMap<String, Decimal>>,
+    /// Only these customers (vendors).
+    pub include: Option<Vec<String>>,
+    /// Never these customers (vendors).
+    pub exclude: Option<Vec<String>>,
+    /// Local time of day stages are due. Default 09:00.
+    pub send_time: Option<NaiveTime>,
+    /// Send window. Default Monday to Friday, 09:00 to 17:00.
+    pub window: Option<SendWindow>,
+    /// `en` or `fr`. Default `en`.
+    pub language: Option<Language>,
+    /// Pauses: `[{ who = "Acme", until = 2026-12-31 }]`.
+    pub paused: Option<Vec<Pause>>,
+    /// Missed slots: `{ policy = "skip" }`, `{ policy = "once_within_grace", grace_hours = 24 }`,
+    /// `{ policy = "all" }`.
+    pub catch_up: Option<CatchUp>,
+}
+
+impl WorkflowOverrides {
+    /// These settings over `kind`'s defaults, validated, templates included.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming what is wrong.
+    pub fn apply(self, kind: WorkflowKind) -> Result<WorkflowConfig, ConfigError> {
+        let mut c = kind.defaults();
+        c.enabled = self.enabled.unwrap_or(c.enabled);
+        c.anchor = self.anchor.unwrap_or(c.anchor);
+        c.stages = self.stages.unwrap_or(c.stages);
+        if let Some(r) = self.repeat {
+            c.repeat = (r.max > 0).then_some(r);
+            if r.every_days == 0 {
+                return Err(ConfigError::ZeroRepeat);
+            }
+        }
+        c.min_balance = self.min_balance.unwrap_or(c.min_balance);
+        c.include = self.include.unwrap_or(c.include);
+        c.exclude = self.exclude.unwrap_or(c.exclude);
+        c.send_time = self.send_time.unwrap_or(c.send_time);
+        c.window = self.window.unwrap_or(c.window);
+        c.language = self.language.unwrap_or(c.language);
+        c.paused = self.paused.unwrap_or(c.paused);
+        c.catch_up = self.catch_up.unwrap_or(c.catch_up);
+        c.validate(kind)?;
+        for (i, stage) in c.stages.iter().enumerate() {
+            for (what, text) in [("subject", &stage.subject), ("body", &stage.body)] {
+                if let Some(text) = text {
+                    super::template::check(text).map_err(|e| ConfigError::Template { index: i + 1, what, error: e })?;
+                }
+            }
+        }
+        Ok(c)
+    }
+}
+
 /// Why a workflow's settings are refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
@@ -273,6 +340,16 @@ pub enum ConfigError {
     /// A currency code that is not ISO 4217.
     #[error("min_balance: {0}")]
     Currency(String),
+    /// A template with an unknown merge field.
+    #[error("stage {index}: {what}: {error}")]
+    Template {
+        /// Which stage (from 1).
+        index: usize,
+        /// `subject` or `body`.
+        what: &'static str,
+        /// The field.
+        error: super::template::UnknownField,
+    },
 }
 
 impl WorkflowConfig {
@@ -327,6 +404,24 @@ mod tests {
             assert_eq!(kind.defaults().validate(kind), Ok(()), "{kind}");
             assert_eq!(WorkflowKind::parse(kind.as_str()), Some(kind));
         }
+    }
+
+    #[test]
+    fn overrides_apply_over_the_defaults() {
+        let o: WorkflowOverrides = toml::from_str(
+            "enabled = true\nlanguage = \"fr\"\nmin_balance = { USD = \"50.00\" }\n\
+             [[stages]]\ndays = 5\nchannels = [{ type = \"customer_email\" }]\nsubject = \"Facture {number}\"\n",
+        )
+        .unwrap();
+        let c = o.apply(WorkflowKind::PaymentDue).unwrap();
+        assert!(c.enabled);
+        assert_eq!((c.language, c.stages.len(), c.stages[0].days), (Language::Fr, 1, 5));
+        assert_eq!(c.window, SendWindow::default(), "what is not given keeps its default");
+        let bad: WorkflowOverrides =
+            toml::from_str("[[stages]]\ndays = 5\nchannels = [{ type = \"task\" }]\nbody = \"{numbr}\"\n").unwrap();
+        let e = bad.apply(WorkflowKind::PaymentDue).unwrap_err().to_string();
+        assert!(e.starts_with("stage 1: body: unknown merge field {numbr} (did you mean {number}?)"), "{e}");
+        assert!(toml::from_str::<WorkflowOverrides>("enable = true").is_err(), "unknown keys are errors");
     }
 
     #[test]

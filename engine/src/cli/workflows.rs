@@ -1,0 +1,215 @@
+//! `invoiceflow workflows` (the four standard reminder workflows and their settings) and
+//! `invoiceflow simulate` (what would fire between two dates, sending nothing).
+
+use std::process::ExitCode;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use clap::Args;
+use invoiceflow::store::{Store, Stored};
+use invoiceflow_rules::RecordKind;
+use invoiceflow_rules::script::subject::subject_of;
+use invoiceflow_rules::script::{Action, Subject};
+use invoiceflow_rules::workflow::config::{Anchor, CatchUp, Channel, WorkflowConfig, WorkflowKind};
+use invoiceflow_rules::workflow::plan::{firings, qualifies};
+use invoiceflow_rules::workflow::template;
+use serde_json::json;
+
+use super::Env;
+
+#[derive(Debug, Args)]
+pub(crate) struct WorkflowsArgs {
+    /// One JSON object per workflow instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+fn channel_text(c: &Channel) -> String {
+    match c {
+        Channel::CustomerEmail => "customer email".into(),
+        Channel::TeamEmail { destination } => format!("email {destination}"),
+        Channel::Slack { destination } => format!("slack {destination}"),
+        Channel::Task { assignee: Some(a) } => format!("task for {a}"),
+        Channel::Task { assignee: None } => "task".into(),
+    }
+}
+
+fn describe(c: &WorkflowConfig) -> Vec<String> {
+    let anchor = match c.anchor {
+        Anchor::DueDate => "due date",
+        Anchor::InvoiceDate => "invoice date",
+        Anchor::PaymentDate => "payment date",
+    };
+    let mut stages: Vec<_> = c.stages.iter().collect();
+    stages.sort_by_key(|s| s.days);
+    let stages: Vec<String> = stages
+        .iter()
+        .map(|s| format!("{:+} {}", s.days, s.channels.iter().map(channel_text).collect::<Vec<_>>().join(" + ")))
+        .collect();
+    let mut first = format!("from the {anchor}: {}", stages.join("; "));
+    if let Some(r) = c.repeat {
+        first.push_str(&format!("; then every {} days, at most {} times", r.every_days, r.max));
+    }
+    let days: Vec<String> = c.window.days.iter().map(ToString::to_string).collect();
+    let catch_up = match c.catch_up {
+        CatchUp::Skip => "skip missed".to_owned(),
+        CatchUp::OnceWithinGrace { grace_hours } => format!("catch up once within {grace_hours} h"),
+        CatchUp::All => "catch up all".to_owned(),
+    };
+    let mut second = format!(
+        "at {} in the window {} {}–{}; {:?} templates; {catch_up}",
+        c.send_time.format("%H:%M"),
+        days.join(","),
+        c.window.start.format("%H:%M"),
+        c.window.end.format("%H:%M"),
+        c.language
+    );
+    if !c.min_balance.is_empty() {
+        let mins: Vec<String> = c.min_balance.iter().map(|(cur, v)| format!("{v} {cur}")).collect();
+        second.push_str(&format!("; minimum {}", mins.join(", ")));
+    }
+    if !c.include.is_empty() {
+        second.push_str(&format!("; only {}", c.include.join(", ")));
+    }
+    if !c.exclude.is_empty() {
+        second.push_str(&format!("; never {}", c.exclude.join(", ")));
+    }
+    vec![first, second]
+}
+
+pub(crate) fn list(args: &WorkflowsArgs, env: &Env) -> anyhow::Result<ExitCode> {
+    for (kind, c) in &env.config.workflows {
+        if args.json {
+            out!("{}", json!({"workflow": kind.as_str(), "settings": c}));
+            continue;
+        }
+        let lines = describe(c);
+        out!("{:<15} {:<4} {}", kind.as_str(), if c.enabled { "on" } else { "off" }, lines[0]);
+        out!("{:<20} {}", "", lines[1]);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SimulateArgs {
+    /// First day (YYYY-MM-DD, in each company's time zone).
+    #[arg(long, value_name = "DATE")]
+    from: NaiveDate,
+    /// Last day, included.
+    #[arg(long, value_name = "DATE")]
+    to: NaiveDate,
+    /// Only this workflow (repeatable): payment_due, vendor_payment, bank_deposit, unsent_invoice.
+    #[arg(long, value_name = "W")]
+    workflow: Vec<String>,
+    /// Include workflows not switched on (to preview them).
+    #[arg(long)]
+    include_disabled: bool,
+    /// JSON lines instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+/// One line of the timeline.
+struct Row {
+    at: DateTime<Utc>,
+    local: String,
+    source: String,
+    record: String,
+    stage: String,
+    key: String,
+    actions: Vec<Action>,
+}
+
+fn kind_of(w: WorkflowKind) -> RecordKind {
+    match w {
+        WorkflowKind::PaymentDue | WorkflowKind::UnsentInvoice => RecordKind::Invoice,
+        WorkflowKind::VendorPayment => RecordKind::Bill,
+        WorkflowKind::BankDeposit => RecordKind::Payment,
+    }
+}
+
+async fn all_of<S: Store>(store: &S, kind: RecordKind) -> anyhow::Result<Vec<Stored>> {
+    let mut out = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store.records_of_kind(kind, after.as_ref(), 5000).await?;
+        let Some(last) = page.last() else { break };
+        after = Some(last.record.key().clone());
+        out.extend(page);
+    }
+    Ok(out)
+}
+
+fn action_json(a: &Action) -> serde_json::Value {
+    match a {
+        Action::Email { to, subject, .. } => json!({"channel": "email", "to": to, "subject": subject}),
+        Action::Slack { destination, text, .. } => {
+            json!({"channel": "slack", "destination": destination, "text": text})
+        }
+        Action::Webhook { destination, .. } => json!({"channel": "webhook", "destination": destination}),
+        Action::Task { title, assignee, .. } => json!({"channel": "task", "to": assignee, "text": title}),
+        Action::SendInvoice { invoice, to } => {
+            json!({"channel": "send_invoice", "to": to, "text": invoice.to_string()})
+        }
+    }
+}
+
+pub(crate) async fn simulate<S: Store>(args: SimulateArgs, env: &Env, store: &S) -> anyhow::Result<ExitCode> {
+    if args.to < args.from {
+        anyhow::bail!("--to {} is before --from {}", args.to, args.from);
+    }
+    let mut chosen = Vec::new();
+    for name in &args.workflow {
+        chosen.push(WorkflowKind::parse(name).ok_or_else(|| {
+            anyhow::anyhow!("no workflow {name:?}: payment_due, vendor_payment, bank_deposit, unsent_invoice")
+        })?);
+    }
+    let mut rows = Vec::new();
+    for (kind, config) in &env.config.workflows {
+        if (!chosen.is_empty() && !chosen.contains(kind)) || (!config.enabled && !args.include_disabled) {
+            continue;
+        }
+        for stored in all_of(store, kind_of(*kind)).await? {
+            let key = stored.record.key().clone();
+            let zone = env.config.companies.get(&key.account).time_zone;
+            let deposited = stored.status == "deposited";
+            let planning = subject_of(stored.record.clone(), args.from, deposited);
+            let Ok(plan) = firings(*kind, config, &planning, zone) else { continue };
+            for firing in plan.iter().filter(|f| f.nominal >= args.from && f.nominal <= args.to) {
+                let Some(at) = firing.at else { continue };
+                let day = at.with_timezone(&zone).date_naive();
+                // The record as it will be that day: time-dependent statuses move with the days.
+                let subject: Subject = subject_of(stored.record.clone(), day, deposited);
+                if qualifies(*kind, config, &subject, day).is_err() {
+                    continue;
+                }
+                rows.push(Row {
+                    at,
+                    local: at.with_timezone(&zone).format("%Y-%m-%d %H:%M %Z").to_string(),
+                    source: format!("workflow:{kind}"),
+                    record: key.to_string(),
+                    stage: firing.step.to_string(),
+                    key: firing.key.clone(),
+                    actions: template::actions(firing, config, &subject, day),
+                });
+            }
+        }
+    }
+    rows.sort_by(|a, b| (a.at, &a.key).cmp(&(b.at, &b.key)));
+    for r in &rows {
+        if args.json {
+            let actions: Vec<_> = r.actions.iter().map(action_json).collect();
+            out!(
+                "{}",
+                json!({"at": r.at.to_rfc3339(), "local_time": r.local, "source": r.source, "record": r.record,
+                    "stage": r.stage, "key": r.key, "actions": actions})
+            );
+            continue;
+        }
+        let what: Vec<String> = r.actions.iter().map(super::actions::describe).collect();
+        out!("{}  {:<24} {:<28} {:<9} {}", r.local, r.source, r.record, r.stage, what.join("; "));
+    }
+    if !args.json {
+        out!("{} firings from {} to {}", rows.len(), args.from, args.to);
+    }
+    Ok(ExitCode::SUCCESS)
+}
