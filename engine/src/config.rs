@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use chrono_tz::Tz;
 use invoiceflow_rules::format::Locale;
-use invoiceflow_rules::workflow::config::{Channel, WorkflowConfig, WorkflowKind, WorkflowOverrides};
+use invoiceflow_rules::workflow::config::{Channel, Language, WorkflowConfig, WorkflowKind, WorkflowOverrides};
 use invoiceflow_rules::{AccountName, Company, Currency};
 use serde::Deserialize;
 
@@ -143,6 +143,8 @@ pub struct CompanyDefaults {
     pub time_zone: Option<String>,
     /// ISO 4217 home currency. Default `USD`.
     pub home_currency: Option<String>,
+    /// The language of the workflows' built-in templates: `en` or `fr`. Default `en`.
+    pub language: Option<String>,
 }
 
 /// `[quickbooks.NAME]`: one connected QuickBooks company.
@@ -155,6 +157,8 @@ pub struct QuickBooksCompany {
     pub time_zone: Option<String>,
     /// Overrides `[company].home_currency`.
     pub home_currency: Option<String>,
+    /// Overrides `[company].language`.
+    pub language: Option<String>,
 }
 
 /// The validated configuration.
@@ -177,6 +181,8 @@ pub struct Config {
 pub struct Companies {
     defaults: Company,
     configured: BTreeMap<AccountName, (Company, Option<String>)>,
+    default_language: Language,
+    languages: BTreeMap<AccountName, Language>,
 }
 
 impl Companies {
@@ -186,6 +192,11 @@ impl Companies {
             Some((c, _)) => c.clone(),
             None => Company { name: name.clone(), ..self.defaults.clone() },
         }
+    }
+
+    /// The language company `name` writes to its customers (workflow templates).
+    pub fn language(&self, name: &AccountName) -> Language {
+        self.languages.get(name).copied().unwrap_or(self.default_language)
     }
 
     /// True when `name` is configured under `[quickbooks.NAME]`.
@@ -251,6 +262,16 @@ impl Config {
                 None => currency("company.home_currency".into(), "USD")?,
             },
         };
+        let language = |key: String, value: &Option<String>| -> Result<Option<Language>, ConfigError> {
+            match value.as_deref() {
+                None => Ok(None),
+                Some("en") => Ok(Some(Language::En)),
+                Some("fr") => Ok(Some(Language::Fr)),
+                Some(other) => Err(invalid(key, format!("{other:?} is not a template language: en or fr"))),
+            }
+        };
+        let default_language = language("company.language".into(), &file.company.language)?.unwrap_or_default();
+        let mut languages = BTreeMap::new();
         let mut configured = BTreeMap::new();
         for (name, qb) in file.quickbooks {
             let key = |k: &str| format!("quickbooks.{name}.{k}");
@@ -267,6 +288,9 @@ impl Config {
                     None => defaults.home_currency,
                 },
             };
+            if let Some(l) = language(key("language"), &qb.language)? {
+                languages.insert(account.clone(), l);
+            }
             configured.insert(account, (company, qb.realm_id));
         }
         let database_url = file.database_url.unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
@@ -330,7 +354,7 @@ impl Config {
         }
         Ok(Self {
             database_url,
-            companies: Companies { defaults, configured },
+            companies: Companies { defaults, configured, default_language, languages },
             rules: RulesConfig { dirs, locale },
             destinations,
             workflows,

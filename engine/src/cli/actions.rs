@@ -36,11 +36,11 @@ pub(crate) struct ActionsArgs {
 /// One line saying what an action does.
 pub(crate) fn describe(action: &Action) -> String {
     match action {
-        Action::Email { to, subject, .. } => format!("email to {}: {subject:?}", to.join(", ")),
-        Action::Slack { destination, text, .. } => format!("slack → {destination}: {text:?}"),
+        Action::Email { to, subject, .. } => format!("email to {}: \"{subject}\"", to.join(", ")),
+        Action::Slack { destination, text, .. } => format!("slack → {destination}: \"{text}\""),
         Action::Webhook { destination, .. } => format!("webhook → {destination}"),
         Action::Task { title, assignee, due, .. } => {
-            let mut line = format!("task {title:?}");
+            let mut line = format!("task \"{title}\"");
             if let Some(a) = assignee {
                 line.push_str(&format!(" for {a}"));
             }

@@ -9,7 +9,7 @@ use invoiceflow::store::{Store, Stored};
 use invoiceflow_rules::RecordKind;
 use invoiceflow_rules::script::subject::subject_of;
 use invoiceflow_rules::script::{Action, Subject};
-use invoiceflow_rules::workflow::config::{Anchor, CatchUp, Channel, WorkflowConfig, WorkflowKind};
+use invoiceflow_rules::workflow::config::{Anchor, CatchUp, Channel, Language, WorkflowConfig, WorkflowKind};
 use invoiceflow_rules::workflow::plan::{firings, qualifies};
 use invoiceflow_rules::workflow::template;
 use serde_json::json;
@@ -56,12 +56,16 @@ fn describe(c: &WorkflowConfig) -> Vec<String> {
         CatchUp::All => "catch up all".to_owned(),
     };
     let mut second = format!(
-        "at {} in the window {} {}–{}; {:?} templates; {catch_up}",
+        "at {} in the window {} {}–{}; templates in {}; {catch_up}",
         c.send_time.format("%H:%M"),
         days.join(","),
         c.window.start.format("%H:%M"),
         c.window.end.format("%H:%M"),
-        c.language
+        match c.language {
+            Some(Language::En) => "English",
+            Some(Language::Fr) => "French",
+            None => "each company's language",
+        }
     );
     if !c.min_balance.is_empty() {
         let mins: Vec<String> = c.min_balance.iter().map(|(cur, v)| format!("{v} {cur}")).collect();
@@ -189,7 +193,13 @@ pub(crate) async fn simulate<S: Store>(args: SimulateArgs, env: &Env, store: &S)
                     record: key.to_string(),
                     stage: firing.step.to_string(),
                     key: firing.key.clone(),
-                    actions: template::actions(firing, config, &subject, day),
+                    actions: template::actions(
+                        firing,
+                        config,
+                        &subject,
+                        day,
+                        config.language_for(template::party(&subject), env.config.companies.language(&key.account)),
+                    ),
                 });
             }
         }

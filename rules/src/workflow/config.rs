@@ -77,7 +77,8 @@ impl WorkflowKind {
             exclude: Vec::new(),
             send_time: NaiveTime::from_hms_opt(9, 0, 0).unwrap_or(NaiveTime::MIN),
             window: SendWindow::default(),
-            language: Language::En,
+            language: None,
+            customer_languages: BTreeMap::new(),
             paused: Vec::new(),
             catch_up: CatchUp::default(),
         }
@@ -229,8 +230,10 @@ pub struct WorkflowConfig {
     pub send_time: NaiveTime,
     /// When deliveries may go out.
     pub window: SendWindow,
-    /// The language of the built-in templates.
-    pub language: Language,
+    /// The language of the built-in templates; `None`: the company's.
+    pub language: Option<Language>,
+    /// Per customer (vendor) name, a language that wins over the others.
+    pub customer_languages: BTreeMap<String, Language>,
     /// Pauses.
     pub paused: Vec<Pause>,
     /// Missed slots.
@@ -259,8 +262,10 @@ pub struct WorkflowOverrides {
     pub send_time: Option<NaiveTime>,
     /// Send window. Default Monday to Friday, 09:00 to 17:00.
     pub window: Option<SendWindow>,
-    /// `en` or `fr`. Default `en`.
+    /// `en` or `fr`. Default: the company's (`[company] language`, `[quickbooks.NAME] language`).
     pub language: Option<Language>,
+    /// Per customer (vendor): `{ "Boulangerie Martin" = "fr" }`.
+    pub customer_languages: Option<BTreeMap<String, Language>>,
     /// Pauses: `[{ who = "Acme", until = 2026-12-31 }]`.
     pub paused: Option<Vec<Pause>>,
     /// Missed slots: `{ policy = "skip" }`, `{ policy = "once_within_grace", grace_hours = 24 }`,
@@ -289,7 +294,8 @@ impl WorkflowOverrides {
         c.exclude = self.exclude.unwrap_or(c.exclude);
         c.send_time = self.send_time.unwrap_or(c.send_time);
         c.window = self.window.unwrap_or(c.window);
-        c.language = self.language.unwrap_or(c.language);
+        c.language = self.language.or(c.language);
+        c.customer_languages = self.customer_languages.unwrap_or(c.customer_languages);
         c.paused = self.paused.unwrap_or(c.paused);
         c.catch_up = self.catch_up.unwrap_or(c.catch_up);
         c.validate(kind)?;
@@ -353,6 +359,17 @@ pub enum ConfigError {
 }
 
 impl WorkflowConfig {
+    /// The language to write to `party` (a customer or vendor name) of a company whose language
+    /// is `company`: the customer's, else the workflow's, else the company's.
+    pub fn language_for(&self, party: &str, company: Language) -> Language {
+        self.customer_languages
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(party))
+            .map(|(_, l)| *l)
+            .or(self.language)
+            .unwrap_or(company)
+    }
+
     /// Checks what types cannot: offsets, channels, repeats, currencies.
     ///
     /// # Errors
@@ -415,7 +432,7 @@ mod tests {
         .unwrap();
         let c = o.apply(WorkflowKind::PaymentDue).unwrap();
         assert!(c.enabled);
-        assert_eq!((c.language, c.stages.len(), c.stages[0].days), (Language::Fr, 1, 5));
+        assert_eq!((c.language, c.stages.len(), c.stages[0].days), (Some(Language::Fr), 1, 5));
         assert_eq!(c.window, SendWindow::default(), "what is not given keeps its default");
         let bad: WorkflowOverrides =
             toml::from_str("[[stages]]\ndays = 5\nchannels = [{ type = \"task\" }]\nbody = \"{numbr}\"\n").unwrap();

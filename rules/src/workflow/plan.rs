@@ -304,3 +304,155 @@ mod tests {
         assert_eq!(qualifies(WorkflowKind::VendorPayment, &config, &overdue_unsent, on), Err(Skip::WrongKind));
     }
 }
+
+/// What catching up decided for firings missed while the engine was down.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CatchUpDecision<'a> {
+    /// To deliver now.
+    pub send: Vec<&'a Firing>,
+    /// Not delivered, each with the reason its audit row gives.
+    pub skipped: Vec<(&'a Firing, String)>,
+}
+
+/// Applies `policy` to the firings that fell due before `now` without being delivered (the engine
+/// was down), oldest first.
+pub fn catch_up<'a>(policy: super::config::CatchUp, missed: &'a [Firing], now: DateTime<Utc>) -> CatchUpDecision<'a> {
+    use super::config::CatchUp;
+    let mut decision = CatchUpDecision { send: Vec::new(), skipped: Vec::new() };
+    let mut due: Vec<&Firing> = missed.iter().filter(|f| f.at.is_some_and(|at| at <= now)).collect();
+    due.sort_by_key(|f| f.at);
+    match policy {
+        CatchUp::All => decision.send = due,
+        CatchUp::Skip => {
+            decision.skipped =
+                due.into_iter().map(|f| (f, "missed while the engine was down (catch_up = skip)".to_owned())).collect();
+        }
+        CatchUp::OnceWithinGrace { grace_hours } => {
+            let grace = chrono::Duration::hours(i64::from(grace_hours));
+            let latest = due.pop();
+            for f in due {
+                decision.skipped.push((
+                    f,
+                    "missed while the engine was down; a later one was due (catch_up = once_within_grace)".to_owned(),
+                ));
+            }
+            if let Some(f) = latest {
+                match f.at {
+                    Some(at) if now - at <= grace => decision.send.push(f),
+                    _ => decision.skipped.push((
+                        f,
+                        format!("missed by more than the {grace_hours} h grace (catch_up = once_within_grace)"),
+                    )),
+                }
+            }
+        }
+    }
+    decision
+}
+
+/// When a delivery of `firing` stops being worth sending: the next firing's time, at most 48 hours
+/// after it was due (a late reminder is worse than none).
+pub fn expiry(firing: &Firing, next: Option<&Firing>) -> Option<DateTime<Utc>> {
+    let at = firing.at?;
+    let cap = at + chrono::Duration::hours(48);
+    Some(next.and_then(|n| n.at).map_or(cap, |n| n.min(cap)))
+}
+
+#[cfg(test)]
+mod time_tests {
+    use chrono::{NaiveTime, Weekday};
+    use chrono_tz::America::New_York;
+    use chrono_tz::Europe::Paris;
+
+    use super::*;
+    use crate::script::subject::from_canonical;
+    use crate::workflow::config::{CatchUp, Channel, Stage};
+    use crate::workflow::time::SendWindow;
+
+    fn utc(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().to_utc()
+    }
+
+    fn invoice_due(due: &str) -> Subject {
+        from_canonical(
+            serde_json::json!({"type": "invoice", "id": "9", "customer": "Acme", "recipient": "ap@acme.example",
+                "amount": "10.00", "balance": "10.00", "currency": "USD", "txn_date": "2026-01-01", "due_date": due,
+                "email_status": "EmailSent", "updated_at": "2026-01-01T00:00:00Z"}),
+            "2026-01-02".parse().unwrap(),
+        )
+        .unwrap()
+    }
+
+    /// A one-stage payment reminder on the due date at `hh:mm`, any day, any hour.
+    fn at_time(h: u32, m: u32) -> WorkflowConfig {
+        let mut c = WorkflowKind::PaymentDue.defaults();
+        c.stages = vec![Stage { days: 0, channels: vec![Channel::CustomerEmail], subject: None, body: None }];
+        c.send_time = NaiveTime::from_hms_opt(h, m, 0).unwrap();
+        c.window = SendWindow {
+            days: vec![
+                Weekday::Mon,
+                Weekday::Tue,
+                Weekday::Wed,
+                Weekday::Thu,
+                Weekday::Fri,
+                Weekday::Sat,
+                Weekday::Sun,
+            ],
+            start: NaiveTime::MIN,
+            end: NaiveTime::from_hms_opt(23, 59, 59).unwrap(),
+        };
+        c
+    }
+
+    #[test]
+    fn a_0230_send_on_spring_forward_day_fires_once_at_the_first_valid_instant() {
+        let c = at_time(2, 30);
+        let ny = firings(WorkflowKind::PaymentDue, &c, &invoice_due("2026-03-08"), New_York).unwrap();
+        assert_eq!(ny.iter().map(|f| f.at).collect::<Vec<_>>(), [Some(utc("2026-03-08T07:00:00Z"))]);
+        let paris = firings(WorkflowKind::PaymentDue, &c, &invoice_due("2026-03-29"), Paris).unwrap();
+        assert_eq!(paris.iter().map(|f| f.at).collect::<Vec<_>>(), [Some(utc("2026-03-29T01:00:00Z"))]);
+    }
+
+    #[test]
+    fn a_0130_send_on_fall_back_day_fires_once_at_its_first_occurrence() {
+        let c = at_time(1, 30);
+        let ny = firings(WorkflowKind::PaymentDue, &c, &invoice_due("2026-11-01"), New_York).unwrap();
+        assert_eq!(ny.iter().map(|f| f.at).collect::<Vec<_>>(), [Some(utc("2026-11-01T05:30:00Z"))]);
+        let c = at_time(2, 30);
+        let paris = firings(WorkflowKind::PaymentDue, &c, &invoice_due("2026-10-25"), Paris).unwrap();
+        assert_eq!(paris.iter().map(|f| f.at).collect::<Vec<_>>(), [Some(utc("2026-10-25T00:30:00Z"))]);
+    }
+
+    fn missed() -> Vec<Firing> {
+        // Three days down: stages due Monday, Tuesday, Wednesday at 09:00 New York.
+        let mut c = WorkflowKind::PaymentDue.defaults();
+        c.stages = (0..3)
+            .map(|d| Stage { days: d, channels: vec![Channel::CustomerEmail], subject: None, body: None })
+            .collect();
+        firings(WorkflowKind::PaymentDue, &c, &invoice_due("2026-11-23"), New_York).unwrap()
+    }
+
+    #[test]
+    fn catching_up_follows_the_policy_and_says_why_it_skipped() {
+        let firings = missed();
+        let thursday_8 = utc("2026-11-26T13:00:00Z");
+        let all = catch_up(CatchUp::All, &firings, thursday_8);
+        assert_eq!((all.send.len(), all.skipped.len()), (3, 0));
+        let skip = catch_up(CatchUp::Skip, &firings, thursday_8);
+        assert_eq!((skip.send.len(), skip.skipped.len()), (0, 3));
+        assert!(skip.skipped[0].1.contains("catch_up = skip"));
+        let once = catch_up(CatchUp::OnceWithinGrace { grace_hours: 24 }, &firings, thursday_8);
+        assert_eq!(once.send.iter().map(|f| f.nominal.to_string()).collect::<Vec<_>>(), ["2026-11-25"]);
+        assert_eq!(once.skipped.len(), 2);
+        let too_late = catch_up(CatchUp::OnceWithinGrace { grace_hours: 24 }, &firings, utc("2026-11-27T15:00:00Z"));
+        assert!(too_late.send.is_empty());
+        assert!(too_late.skipped[2].1.contains("more than the 24 h grace"), "{:?}", too_late.skipped);
+    }
+
+    #[test]
+    fn a_delivery_expires_at_the_next_stage_or_after_48_hours() {
+        let f = missed();
+        assert_eq!(expiry(&f[0], Some(&f[1])), f[1].at);
+        assert_eq!(expiry(&f[2], None), f[2].at.map(|t| t + chrono::Duration::hours(48)));
+    }
+}

@@ -223,9 +223,26 @@ fn team_text(kind: WorkflowKind, language: Language) -> &'static str {
     }
 }
 
-/// The actions of `firing` for `subject` on `today`, per its stage's channels. `customer_email`
-/// is the invoice's billing email; team emails go to named destinations.
-pub fn actions(firing: &Firing, config: &WorkflowConfig, subject: &Subject, today: NaiveDate) -> Vec<Action> {
+/// The customer's (vendor's) name on a record.
+pub fn party(subject: &Subject) -> &str {
+    match subject {
+        Subject::Invoice(r, _) => &r.customer.name,
+        Subject::Bill(r, _) => &r.vendor.name,
+        Subject::Payment(r, _) => &r.customer.name,
+        Subject::Deposit(_) => "",
+    }
+}
+
+/// The actions of `firing` for `subject` on `today`, per its stage's channels, written in
+/// `language`. Customer emails go to the invoice's billing email; team emails to named
+/// destinations.
+pub fn actions(
+    firing: &Firing,
+    config: &WorkflowConfig,
+    subject: &Subject,
+    today: NaiveDate,
+    language: Language,
+) -> Vec<Action> {
     let Some(stage) = config.stages.get(firing.stage) else { return Vec::new() };
     let mut order: Vec<usize> = (0..config.stages.len()).collect();
     order.sort_by_key(|i| config.stages[*i].days);
@@ -234,11 +251,11 @@ pub fn actions(firing: &Firing, config: &WorkflowConfig, subject: &Subject, toda
         super::plan::Step::Repeat(_) => Tone::Final,
         super::plan::Step::Stage(_) => tone(stage.days, position, order.len()),
     };
-    let fields = fields(subject, today, config.language);
-    let (default_subject, default_body) = customer_email(tone, config.language);
+    let fields = fields(subject, today, language);
+    let (default_subject, default_body) = customer_email(tone, language);
     let subject_line = render(stage.subject.as_deref().unwrap_or(default_subject), &fields);
     let body = render(stage.body.as_deref().unwrap_or(default_body), &fields);
-    let team = render(stage.subject.as_deref().unwrap_or(team_text(firing.workflow, config.language)), &fields);
+    let team = render(stage.subject.as_deref().unwrap_or(team_text(firing.workflow, language)), &fields);
     stage
         .channels
         .iter()
@@ -306,7 +323,7 @@ mod tests {
         let config = WorkflowKind::PaymentDue.defaults();
         let plan = firings(WorkflowKind::PaymentDue, &config, &invoice(), chrono_tz::Europe::Paris).unwrap();
         let last = plan.last().unwrap();
-        let actions = actions(last, &config, &invoice(), day("2026-11-30"));
+        let actions = actions(last, &config, &invoice(), day("2026-11-30"), Language::En);
         let [Action::Email { to, subject, text, .. }, Action::Task { title, .. }] = actions.as_slice() else {
             panic!("{actions:?}")
         };
@@ -322,9 +339,11 @@ mod tests {
     #[test]
     fn french_templates_use_french_money_and_dates() {
         let mut config = WorkflowKind::PaymentDue.defaults();
-        config.language = Language::Fr;
         let plan = firings(WorkflowKind::PaymentDue, &config, &invoice(), chrono_tz::Europe::Paris).unwrap();
-        let actions = actions(&plan[1], &config, &invoice(), day("2026-11-07"));
+        // The company writes English; this customer reads French.
+        config.customer_languages.insert("acme".into(), Language::Fr);
+        let language = config.language_for(party(&invoice()), Language::En);
+        let actions = actions(&plan[1], &config, &invoice(), day("2026-11-07"), language);
         let [Action::Email { subject, text, .. }] = actions.as_slice() else { panic!("{actions:?}") };
         assert_eq!(subject, "Rappel : facture 1042 échue le 31 octobre 2026");
         assert!(
