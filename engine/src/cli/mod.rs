@@ -74,7 +74,8 @@ enum Command {
     Explain(actions::ExplainArgs),
     /// The four standard reminder workflows and their effective settings.
     Workflows(workflows::WorkflowsArgs),
-    /// What would fire between two dates — workflows — using the stored data, sending nothing.
+    /// What would fire between two dates — the workflows and the scheduled rules — using the
+    /// stored data as the days pass, sending nothing.
     Simulate(workflows::SimulateArgs),
     /// Check the rule files: syntax, property names, destinations, schedules; a dry run of each.
     Check(rules::CheckArgs),

@@ -104,6 +104,9 @@ pub(crate) struct SimulateArgs {
     /// Only this workflow (repeatable): payment_due, vendor_payment, bank_deposit, unsent_invoice.
     #[arg(long, value_name = "W")]
     workflow: Vec<String>,
+    /// Only this scheduled rule (repeatable; its file name without `.toml`).
+    #[arg(long, value_name = "RULE")]
+    rule: Vec<String>,
     /// Include workflows not switched on (to preview them).
     #[arg(long)]
     include_disabled: bool,
@@ -168,8 +171,14 @@ pub(crate) async fn simulate<S: Store>(args: SimulateArgs, env: &Env, store: &S)
         })?);
     }
     let mut rows = Vec::new();
+    // With only rules named, no workflow; with only workflows named, no rule.
+    let workflows_wanted = !chosen.is_empty() || args.rule.is_empty();
+    let rules_wanted = !args.rule.is_empty() || chosen.is_empty();
     for (kind, config) in &env.config.workflows {
-        if (!chosen.is_empty() && !chosen.contains(kind)) || (!config.enabled && !args.include_disabled) {
+        if !workflows_wanted
+            || (!chosen.is_empty() && !chosen.contains(kind))
+            || (!config.enabled && !args.include_disabled)
+        {
             continue;
         }
         for stored in all_of(store, kind_of(*kind)).await? {
@@ -204,13 +213,16 @@ pub(crate) async fn simulate<S: Store>(args: SimulateArgs, env: &Env, store: &S)
             }
         }
     }
+    if rules_wanted {
+        rows.extend(scheduled_rules(&args, env, store).await?);
+    }
     rows.sort_by(|a, b| (a.at, &a.key).cmp(&(b.at, &b.key)));
     for r in &rows {
         if args.json {
             let actions: Vec<_> = r.actions.iter().map(action_json).collect();
             out!(
                 "{}",
-                json!({"at": r.at.to_rfc3339(), "local_time": r.local, "source": r.source, "record": r.record,
+                json!({"at": r.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true), "local_time": r.local, "source": r.source, "record": r.record,
                     "stage": r.stage, "key": r.key, "actions": actions})
             );
             continue;
@@ -222,4 +234,100 @@ pub(crate) async fn simulate<S: Store>(args: SimulateArgs, env: &Env, store: &S)
         out!("{} firings from {} to {}", rows.len(), args.from, args.to);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The firings of scheduled rules between the two dates: each slot of each enabled rule (in each
+/// company's zone, or the rule's), over the records of its kind as they will be that day; a record
+/// fires when it starts matching (HubSpot's re-enrollment), as the running engine decides.
+async fn scheduled_rules<S: Store>(args: &SimulateArgs, env: &Env, store: &S) -> anyhow::Result<Vec<Row>> {
+    use invoiceflow_rules::script::{Cause, Input, Trigger};
+    use std::collections::{HashMap, HashSet};
+    let Some((host, rules)) = super::rules::runnable(&env.config)? else {
+        if !args.rule.is_empty() {
+            anyhow::bail!("no rules directory: give a configuration file with [rules] dir (see --config)");
+        }
+        return Ok(Vec::new());
+    };
+    for name in &args.rule {
+        if !rules.iter().any(|r| r.def.id.as_str() == name) {
+            anyhow::bail!("no rule {name:?} in the rules directory (or it does not compile: see `invoiceflow check`)");
+        }
+    }
+    let mut rows = Vec::new();
+    let mut records: HashMap<RecordKind, Vec<Stored>> = HashMap::new();
+    for rule in &rules {
+        if (!args.rule.is_empty() && !args.rule.iter().any(|r| r == rule.def.id.as_str())) || !rule.def.enabled {
+            continue;
+        }
+        let schedules: Vec<_> = rule
+            .def
+            .triggers
+            .iter()
+            .filter_map(|t| match t {
+                Trigger::Schedule { schedule, zone, .. } => Some((schedule, *zone)),
+                _ => None,
+            })
+            .collect();
+        if schedules.is_empty() {
+            continue;
+        }
+        if !records.contains_key(&rule.def.records) {
+            records.insert(rule.def.records, all_of(store, rule.def.records).await?);
+        }
+        let stored = records.get(&rule.def.records).map(Vec::as_slice).unwrap_or_default();
+        // Every slot of every zone the records live in, in time order.
+        let mut slots: Vec<(DateTime<Utc>, chrono_tz::Tz)> = Vec::new();
+        let zones: HashSet<chrono_tz::Tz> =
+            stored.iter().map(|s| env.config.companies.get(&s.record.key().account).time_zone).collect();
+        for (schedule, rule_zone) in &schedules {
+            for zone in zones.iter().copied() {
+                let z = rule_zone.unwrap_or(zone);
+                let from = invoiceflow_rules::workflow::time::local_instant(z, args.from, chrono::NaiveTime::MIN);
+                let to = invoiceflow_rules::workflow::time::local_instant(
+                    z,
+                    args.to + chrono::Duration::days(1),
+                    chrono::NaiveTime::MIN,
+                );
+                for slot in invoiceflow_rules::script::slots::slots(schedule, z, from, to) {
+                    slots.push((slot, zone));
+                }
+            }
+        }
+        slots.sort_by_key(|(at, zone)| (*at, zone.name()));
+        slots.dedup();
+        let mut enrolled: HashSet<invoiceflow_rules::RecordKey> = HashSet::new();
+        for (slot, zone) in slots {
+            for s in stored.iter().filter(|s| env.config.companies.get(&s.record.key().account).time_zone == zone) {
+                let key = s.record.key().clone();
+                let day = slot.with_timezone(&zone).date_naive();
+                let subject = subject_of(s.record.clone(), day, s.status == "deposited");
+                let input = Input {
+                    subject: &subject,
+                    change: None,
+                    now: slot,
+                    zone,
+                    locale: env.config.rules.locale,
+                    cause: Cause::Schedule { slot },
+                    deal: None,
+                };
+                let Ok(evaluation) = host.evaluate(rule, &input) else { continue };
+                let was = enrolled.contains(&key);
+                if evaluation.matched && !was {
+                    enrolled.insert(key.clone());
+                    rows.push(Row {
+                        at: slot,
+                        local: slot.with_timezone(&zone).format("%Y-%m-%d %H:%M %Z").to_string(),
+                        source: format!("rule:{}", rule.def.id),
+                        record: key.to_string(),
+                        stage: "slot".to_owned(),
+                        key: format!("rule:{}:slot:{}:{key}:0", rule.def.id, slot.format("%Y-%m-%dT%H:%M:%SZ")),
+                        actions: evaluation.intents.into_iter().map(|i| i.action).collect(),
+                    });
+                } else if !evaluation.matched && was {
+                    enrolled.remove(&key);
+                }
+            }
+        }
+    }
+    Ok(rows)
 }

@@ -14,6 +14,7 @@ pub mod diag;
 mod fast;
 pub mod host;
 pub mod seen;
+pub mod slots;
 pub mod subject;
 pub mod testcase;
 pub mod types;
