@@ -271,8 +271,8 @@ async fn scheduled_rules<S: Store>(args: &SimulateArgs, env: &Env, store: &S) ->
         if schedules.is_empty() {
             continue;
         }
-        if !records.contains_key(&rule.def.records) {
-            records.insert(rule.def.records, all_of(store, rule.def.records).await?);
+        if let std::collections::hash_map::Entry::Vacant(slot) = records.entry(rule.def.records) {
+            slot.insert(all_of(store, rule.def.records).await?);
         }
         let stored = records.get(&rule.def.records).map(Vec::as_slice).unwrap_or_default();
         // Every slot of every zone the records live in, in time order.
