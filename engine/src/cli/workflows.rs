@@ -187,9 +187,13 @@ pub(crate) async fn simulate<S: Store>(args: SimulateArgs, env: &Env, store: &S)
             let deposited = stored.status == "deposited";
             let planning = subject_of(stored.record.clone(), args.from, deposited);
             let Ok(plan) = firings(*kind, config, &planning, zone) else { continue };
-            for firing in plan.iter().filter(|f| f.nominal >= args.from && f.nominal <= args.to) {
+            for firing in &plan {
+                // What fires in the period, wherever the send window moved it from.
                 let Some(at) = firing.at else { continue };
                 let day = at.with_timezone(&zone).date_naive();
+                if day < args.from || day > args.to {
+                    continue;
+                }
                 // The record as it will be that day: time-dependent statuses move with the days.
                 let subject: Subject = subject_of(stored.record.clone(), day, deposited);
                 if qualifies(*kind, config, &subject, day).is_err() {
