@@ -1,6 +1,7 @@
 //! The multi-node store: PostgreSQL. Writes that read-then-write records (import batches,
 //! refresh, links) take one transaction-scoped advisory lock, so nodes never interleave them.
 
+use sqlx::ConnectOptions as _;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use std::str::FromStr;
 
@@ -32,7 +33,9 @@ impl PgStore {
     pub async fn connect_with(options: PgConnectOptions) -> Result<Self, StoreError> {
         // Batch statements join a JSON array against large tables. A generic plan cached while a
         // table was empty would keep scanning it whole as it grows: plan each execution instead.
-        let options = options.options([("plan_cache_mode", "force_custom_plan")]);
+        let options = options
+            .options([("plan_cache_mode", "force_custom_plan")])
+            .log_slow_statements(log::LevelFilter::Debug, std::time::Duration::from_secs(1));
         let pool = PgPoolOptions::new().max_connections(8).connect_with(options).await?;
         Ok(Self { pool })
     }

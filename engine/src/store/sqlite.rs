@@ -4,6 +4,7 @@
 use std::str::FromStr;
 use std::time::Duration;
 
+use sqlx::ConnectOptions as _;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
 use super::StoreError;
@@ -76,7 +77,9 @@ impl SqliteStore {
             // Checkpoint the WAL every 16,384 pages (64 MiB) instead of 1,000: index pages written
             // in random order (invoices by deal) are then copied back once per checkpoint, not each
             // time they change. The WAL file may grow to about that size.
-            .pragma("wal_autocheckpoint", "16384");
+            .pragma("wal_autocheckpoint", "16384")
+            // A bulk import's index rebuild takes seconds by design: not a warning for the user.
+            .log_slow_statements(log::LevelFilter::Debug, Duration::from_secs(1));
         // One connection: SQLite has one writer anyway, and every connection keeps a page cache
         // of its own (a pool rotates through its connections, so each would grow to full size).
         let pool = SqlitePoolOptions::new().max_connections(1).connect_with(options).await?;
