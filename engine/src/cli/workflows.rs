@@ -10,7 +10,7 @@ use invoiceflow_rules::RecordKind;
 use invoiceflow_rules::script::subject::subject_of;
 use invoiceflow_rules::script::{Action, Subject};
 use invoiceflow_rules::workflow::config::{Anchor, CatchUp, Channel, Language, WorkflowConfig, WorkflowKind};
-use invoiceflow_rules::workflow::plan::{firings, qualifies};
+use invoiceflow_rules::workflow::plan::{firings_between, qualifies};
 use invoiceflow_rules::workflow::template;
 use serde_json::json;
 
@@ -115,15 +115,39 @@ pub(crate) struct SimulateArgs {
     json: bool,
 }
 
-/// One line of the timeline.
+/// One line of the timeline, rendered as soon as it is known (records are not kept).
 struct Row {
     at: DateTime<Utc>,
-    local: String,
-    source: String,
-    record: String,
-    stage: String,
     key: String,
-    actions: Vec<Action>,
+    line: String,
+}
+
+/// What a line says.
+struct Firing<'a> {
+    at: DateTime<Utc>,
+    zone: chrono_tz::Tz,
+    source: &'a str,
+    record: &'a str,
+    stage: &'a str,
+    key: String,
+    actions: &'a [Action],
+}
+
+impl Firing<'_> {
+    fn row(self, json: bool) -> Row {
+        let local = self.at.with_timezone(&self.zone).format("%Y-%m-%d %H:%M %Z").to_string();
+        let line = if json {
+            let actions: Vec<_> = self.actions.iter().map(action_json).collect();
+            json!({"at": self.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true), "local_time": local,
+                "source": self.source, "record": self.record, "stage": self.stage, "key": self.key,
+                "actions": actions})
+            .to_string()
+        } else {
+            let what: Vec<String> = self.actions.iter().map(super::actions::describe).collect();
+            format!("{local}  {:<24} {:<28} {:<9} {}", self.source, self.record, self.stage, what.join("; "))
+        };
+        Row { at: self.at, key: self.key, line }
+    }
 }
 
 fn kind_of(w: WorkflowKind) -> RecordKind {
@@ -134,11 +158,14 @@ fn kind_of(w: WorkflowKind) -> RecordKind {
     }
 }
 
+/// Records read per query.
+const PAGE: u32 = 5000;
+
 async fn all_of<S: Store>(store: &S, kind: RecordKind) -> anyhow::Result<Vec<Stored>> {
     let mut out = Vec::new();
     let mut after = None;
     loop {
-        let page = store.records_of_kind(kind, after.as_ref(), 5000).await?;
+        let page = store.records_of_kind(kind, after.as_ref(), PAGE).await?;
         let Some(last) = page.last() else { break };
         after = Some(last.record.key().clone());
         out.extend(page);
@@ -174,46 +201,70 @@ pub(crate) async fn simulate<S: Store>(args: SimulateArgs, env: &Env, store: &S)
     // With only rules named, no workflow; with only workflows named, no rule.
     let workflows_wanted = !chosen.is_empty() || args.rule.is_empty();
     let rules_wanted = !args.rule.is_empty() || chosen.is_empty();
-    for (kind, config) in &env.config.workflows {
-        if !workflows_wanted
-            || (!chosen.is_empty() && !chosen.contains(kind))
-            || (!config.enabled && !args.include_disabled)
-        {
+    let flows: Vec<(WorkflowKind, &WorkflowConfig)> = env
+        .config
+        .workflows
+        .iter()
+        .filter(|(kind, config)| {
+            workflows_wanted
+                && (chosen.is_empty() || chosen.contains(kind))
+                && (config.enabled || args.include_disabled)
+        })
+        .map(|(k, c)| (*k, c))
+        .collect();
+    for record_kind in [RecordKind::Invoice, RecordKind::Bill, RecordKind::Payment] {
+        let flows: Vec<&(WorkflowKind, &WorkflowConfig)> =
+            flows.iter().filter(|(k, _)| kind_of(*k) == record_kind).collect();
+        if flows.is_empty() {
             continue;
         }
-        for stored in all_of(store, kind_of(*kind)).await? {
-            let key = stored.record.key().clone();
-            let zone = env.config.companies.get(&key.account).time_zone;
-            let deposited = stored.status == "deposited";
-            let planning = subject_of(stored.record.clone(), args.from, deposited);
-            let Ok(plan) = firings(*kind, config, &planning, zone) else { continue };
-            for firing in &plan {
-                // What fires in the period, wherever the send window moved it from.
-                let Some(at) = firing.at else { continue };
-                let day = at.with_timezone(&zone).date_naive();
-                if day < args.from || day > args.to {
-                    continue;
+        // Page by page: the records are read once for every workflow about them, and not kept.
+        let mut after = None;
+        loop {
+            let page = store.records_of_kind(record_kind, after.as_ref(), PAGE).await?;
+            let Some(last) = page.last().map(|s| s.record.key().clone()) else { break };
+            after = Some(last);
+            for stored in page {
+                let key = stored.record.key().clone();
+                let record = key.to_string();
+                let zone = env.config.companies.get(&key.account).time_zone;
+                let company_language = env.config.companies.language(&key.account);
+                let base = subject_of(stored.record, args.from, stored.status == "deposited");
+                for (kind, config) in &flows {
+                    // A send window moves a stage later by a week at most: stages nominally due
+                    // up to 8 days before the period may fall in it.
+                    let earliest = args.from - chrono::Duration::days(8);
+                    let Ok(plan) = firings_between(*kind, config, &base, zone, earliest, args.to) else { continue };
+                    for firing in &plan {
+                        // What fires in the period, wherever the send window moved it from.
+                        let Some(at) = firing.at else { continue };
+                        let day = at.with_timezone(&zone).date_naive();
+                        if day < args.from || day > args.to {
+                            continue;
+                        }
+                        // The record as it will be that day: time-dependent statuses move on.
+                        let subject: Subject = base.on_day(day);
+                        if qualifies(*kind, config, &subject, day).is_err() {
+                            continue;
+                        }
+                        let language = config.language_for(template::party(&subject), company_language);
+                        let actions = template::actions(firing, config, &subject, day, language);
+                        let source = format!("workflow:{kind}");
+                        let stage = firing.step.to_string();
+                        rows.push(
+                            Firing {
+                                at,
+                                zone,
+                                source: &source,
+                                record: &record,
+                                stage: &stage,
+                                key: firing.key.clone(),
+                                actions: &actions,
+                            }
+                            .row(args.json),
+                        );
+                    }
                 }
-                // The record as it will be that day: time-dependent statuses move with the days.
-                let subject: Subject = subject_of(stored.record.clone(), day, deposited);
-                if qualifies(*kind, config, &subject, day).is_err() {
-                    continue;
-                }
-                rows.push(Row {
-                    at,
-                    local: at.with_timezone(&zone).format("%Y-%m-%d %H:%M %Z").to_string(),
-                    source: format!("workflow:{kind}"),
-                    record: key.to_string(),
-                    stage: firing.step.to_string(),
-                    key: firing.key.clone(),
-                    actions: template::actions(
-                        firing,
-                        config,
-                        &subject,
-                        day,
-                        config.language_for(template::party(&subject), env.config.companies.language(&key.account)),
-                    ),
-                });
             }
         }
     }
@@ -222,17 +273,7 @@ pub(crate) async fn simulate<S: Store>(args: SimulateArgs, env: &Env, store: &S)
     }
     rows.sort_by(|a, b| (a.at, &a.key).cmp(&(b.at, &b.key)));
     for r in &rows {
-        if args.json {
-            let actions: Vec<_> = r.actions.iter().map(action_json).collect();
-            out!(
-                "{}",
-                json!({"at": r.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true), "local_time": r.local, "source": r.source, "record": r.record,
-                    "stage": r.stage, "key": r.key, "actions": actions})
-            );
-            continue;
-        }
-        let what: Vec<String> = r.actions.iter().map(super::actions::describe).collect();
-        out!("{}  {:<24} {:<28} {:<9} {}", r.local, r.source, r.record, r.stage, what.join("; "));
+        out!("{}", r.line);
     }
     if !args.json {
         out!("{} firings from {} to {}", rows.len(), args.from, args.to);
@@ -318,15 +359,21 @@ async fn scheduled_rules<S: Store>(args: &SimulateArgs, env: &Env, store: &S) ->
                 let was = enrolled.contains(&key);
                 if evaluation.matched && !was {
                     enrolled.insert(key.clone());
-                    rows.push(Row {
-                        at: slot,
-                        local: slot.with_timezone(&zone).format("%Y-%m-%d %H:%M %Z").to_string(),
-                        source: format!("rule:{}", rule.def.id),
-                        record: key.to_string(),
-                        stage: "slot".to_owned(),
-                        key: format!("rule:{}:slot:{}:{key}:0", rule.def.id, slot.format("%Y-%m-%dT%H:%M:%SZ")),
-                        actions: evaluation.intents.into_iter().map(|i| i.action).collect(),
-                    });
+                    let actions: Vec<Action> = evaluation.intents.into_iter().map(|i| i.action).collect();
+                    let source = format!("rule:{}", rule.def.id);
+                    let record = key.to_string();
+                    rows.push(
+                        Firing {
+                            at: slot,
+                            zone,
+                            source: &source,
+                            record: &record,
+                            stage: "slot",
+                            key: format!("rule:{}:slot:{}:{key}:0", rule.def.id, slot.format("%Y-%m-%dT%H:%M:%SZ")),
+                            actions: &actions,
+                        }
+                        .row(args.json),
+                    );
                 } else if !evaluation.matched && was {
                     enrolled.remove(&key);
                 }

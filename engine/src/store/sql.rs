@@ -135,7 +135,7 @@ plain_sql!(
 plain_sql!(
     /// A page of invoices, optionally of company `$1`, after `($2, $3)`, at most `$4`.
     INVOICES = "SELECT r.kind, r.status, r.body FROM records r WHERE r.kind = 'invoice' \
-    AND ($1 IS NULL OR r.account = $1) AND (r.account > $2 OR (r.account = $2 AND r.id > $3)) \
+    AND ($1 IS NULL OR r.account = $1) AND (r.account, r.id) > ($2, $3) \
     ORDER BY r.account, r.id LIMIT $4"
 );
 macro_rules! holder_invoices_sql {
@@ -144,7 +144,7 @@ macro_rules! holder_invoices_sql {
         pub(crate) const $name: Sql = Sql::both(concat!(
                 "SELECT r.account, r.id, r.kind, r.status, r.body FROM records r WHERE r.kind = 'invoice' AND r.",
                 $column,
-                " = $5 AND ($1 IS NULL OR r.account = $1) AND (r.account > $2 OR (r.account = $2 AND r.id > $3)) \
+                " = $5 AND ($1 IS NULL OR r.account = $1) AND (r.account, r.id) > ($2, $3) \
                 AND NOT EXISTS (SELECT 1 FROM manual_links m WHERE m.holder_kind = '",
                 $kind,
                 "' AND m.holder_id = $5 AND m.account = r.account AND m.invoice_id = r.id AND NOT m.linked) \
@@ -153,7 +153,7 @@ macro_rules! holder_invoices_sql {
                 WHERE m.holder_kind = '",
                 $kind,
                 "' AND m.holder_id = $5 AND m.linked AND ($1 IS NULL OR r.account = $1) \
-                AND (r.account > $2 OR (r.account = $2 AND r.id > $3)) ORDER BY 1, 2 LIMIT $4"
+                AND (r.account, r.id) > ($2, $3) ORDER BY 1, 2 LIMIT $4"
         ));
     };
 }
@@ -249,7 +249,7 @@ plain_sql!(
 plain_sql!(
     /// A page of records of kind `$1` after `($2, $3)`, at most `$4`, in key order.
     RECORDS_OF_KIND = "SELECT kind, status, body FROM records WHERE kind = $1 \
-    AND (account > $2 OR (account = $2 AND id > $3)) ORDER BY account, id LIMIT $4"
+    AND (account, id) > ($2, $3) ORDER BY account, id LIMIT $4"
 );
 dual_sql!(
     /// Which of the `[kind, account, record_id]` records rule `$2` is enrolled.

@@ -1129,3 +1129,528 @@ fn summary(actions: usize, failed: usize) -> String {
     let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
     format!("{}, {}", plural(actions, "action"), plural(failed, "failed evaluation"))
 }
+
+// ---- workflows and simulate --------------------------------------------------------------------
+
+/// The four built-in workflows, in the order `workflows` lists them.
+const WORKFLOW_NAMES: [&str; 4] = ["payment_due", "vendor_payment", "bank_deposit", "unsent_invoice"];
+/// What `[workflows.payment_due]` holds to switch it on.
+const PAYMENT_DUE_ON: &str = "[workflows.payment_due]\nenabled = true\n";
+
+impl Sandbox {
+    /// The example configuration and rules in the sandbox (see [`Sandbox::with_example_rules`])
+    /// with `extra` appended to the configuration; returns the configuration's path.
+    fn with_workflow_settings(&self, extra: &str) -> String {
+        let config = self.with_example_rules();
+        let text = std::fs::read_to_string(&config).expect("example configuration");
+        self.write("invoiceflow.toml", format!("{text}\n{extra}"))
+    }
+
+    /// `simulate --from FROM --to TO EXTRA…` with `config` on 2026-11-25.
+    fn simulate(&self, config: &str, from: &str, to: &str, extra: &[&str]) -> Run {
+        let args = [&["--config", config, "--now", "2026-11-25", "simulate", "--from", from, "--to", to][..], extra];
+        self.run(&args.concat())
+    }
+
+    /// `simulate … --json` lines, checking it succeeded.
+    #[track_caller]
+    fn simulate_json(&self, config: &str, from: &str, to: &str, extra: &[&str]) -> Vec<Value> {
+        self.simulate(config, from, to, &[extra, &["--json"]].concat()).expect_code(0).json_lines()
+    }
+}
+
+/// The `(name, on/off)` pairs of the text output of `workflows`.
+fn workflow_states(run: &Run) -> Vec<(String, String)> {
+    run.stdout
+        .lines()
+        .filter(|l| !l.starts_with(' '))
+        .map(|l| {
+            let mut words = l.split_whitespace();
+            let name = words.next().unwrap_or_else(|| panic!("a name: {l:?}"));
+            let state = words.next().unwrap_or_else(|| panic!("on or off: {l:?}"));
+            (name.to_owned(), state.to_owned())
+        })
+        .collect()
+}
+
+/// The simulated firings of record `record` (`invoice acme-us/105`).
+fn firings_of<'a>(rows: &'a [Value], record: &str) -> Vec<&'a Value> {
+    rows.iter().filter(|r| r["record"] == record).collect()
+}
+
+/// The nominal local date a workflow firing's key ends with (`…:stage-2:2026-11-25`).
+fn nominal_date(row: &Value) -> chrono::NaiveDate {
+    let key = text(&row["key"]);
+    let (_, date) = key.rsplit_once(':').unwrap_or_else(|| panic!("a date at the end of {key}"));
+    date.parse().unwrap_or_else(|_| panic!("a date at the end of {key}"))
+}
+
+/// The local date and time of a firing's `local_time` (`2026-11-25 09:00 EST`), and its zone.
+fn local_time(row: &Value) -> (chrono::NaiveDateTime, String) {
+    let local = text(&row["local_time"]);
+    let (date_time, zone) = local.rsplit_once(' ').unwrap_or_else(|| panic!("a zone in {local}"));
+    let parsed = chrono::NaiveDateTime::parse_from_str(date_time, "%Y-%m-%d %H:%M")
+        .unwrap_or_else(|e| panic!("{date_time}: {e}"));
+    (parsed, zone.to_owned())
+}
+
+#[test]
+fn workflows_are_all_off_by_default() {
+    let sandbox = Sandbox::new();
+    let run = sandbox.run(&["--config", EXAMPLE_CONFIG, "--now", "2026-11-25", "workflows"]);
+    let states = workflow_states(run.expect_code(0));
+    let expected: Vec<(String, String)> = WORKFLOW_NAMES.iter().map(|n| ((*n).to_owned(), "off".to_owned())).collect();
+    assert_eq!(states, expected, "{run:#?}");
+    // Each workflow has a second, indented line: its send time and window.
+    assert_eq!(run.stdout.lines().count(), 8, "{run:#?}");
+    assert!(
+        run.stdout.contains("payment_due     off  from the due date: -3 customer email; +7 customer email"),
+        "{run:#?}"
+    );
+    assert!(run.stdout.contains("at 09:00 in the window Mon,Tue,Wed,Thu,Fri 09:00–17:00"), "{run:#?}");
+}
+
+#[test]
+fn enabling_payment_due_in_the_configuration_switches_only_it_on() {
+    let sandbox = Sandbox::new();
+    let config = sandbox.with_workflow_settings(PAYMENT_DUE_ON);
+    let run = sandbox.run(&["--config", &config, "--now", "2026-11-25", "workflows"]);
+    let states = workflow_states(run.expect_code(0));
+    let on: Vec<&str> = states.iter().filter(|(_, s)| s == "on").map(|(n, _)| n.as_str()).collect();
+    let off: Vec<&str> = states.iter().filter(|(_, s)| s == "off").map(|(n, _)| n.as_str()).collect();
+    assert_eq!(on, ["payment_due"], "{run:#?}");
+    assert_eq!(off, ["vendor_payment", "bank_deposit", "unsent_invoice"], "{run:#?}");
+}
+
+#[test]
+fn workflows_json_gives_each_workflow_and_its_settings() {
+    let sandbox = Sandbox::new();
+    let config = sandbox.with_workflow_settings(PAYMENT_DUE_ON);
+    let run = sandbox.run(&["--config", &config, "--now", "2026-11-25", "workflows", "--json"]);
+    let lines = run.expect_code(0).json_lines();
+    let names: Vec<String> = lines.iter().map(|l| text(&l["workflow"])).collect();
+    assert_eq!(names, WORKFLOW_NAMES, "{run:#?}");
+    for line in &lines {
+        let settings = &line["settings"];
+        assert!(settings.is_object(), "settings: {line}");
+        assert_eq!(settings["enabled"], line["workflow"] == "payment_due", "{line}");
+        assert_eq!(settings["send_time"], "09:00:00", "{line}");
+        assert!(settings["stages"].as_array().is_some_and(|s| !s.is_empty()), "stages: {line}");
+    }
+    let days: Vec<i64> = lines[0]["settings"]["stages"]
+        .as_array()
+        .expect("stages")
+        .iter()
+        .map(|s| s["days"].as_i64().expect("days"))
+        .collect();
+    assert_eq!(days, [-3, 7, 14, 30], "QuickBooks' default payment reminder stages");
+    assert_eq!(lines[0]["settings"]["anchor"], "due_date");
+    assert_eq!(lines[2]["settings"]["repeat"], serde_json::json!({"every_days": 3, "max": 10}));
+}
+
+/// Runs `workflows`, `invoices` and `simulate` with the example configuration plus `extra`, checks
+/// each exits 2 with nothing on standard output, and returns their standard error.
+#[track_caller]
+fn assert_config_refused(extra: &str) -> Vec<String> {
+    let sandbox = Sandbox::new();
+    let config = sandbox.with_workflow_settings(extra);
+    let commands: [&[&str]; 3] =
+        [&["workflows"], &["invoices"], &["simulate", "--from", "2026-11-25", "--to", "2026-11-30"]];
+    commands
+        .iter()
+        .map(|command| {
+            let run = sandbox.run(&[&["--config", config.as_str(), "--now", "2026-11-25"][..], command].concat());
+            run.expect_code(2);
+            assert!(run.stdout.is_empty(), "{run:#?}");
+            assert!(run.stderr.contains(&config), "names the file: {run:#?}");
+            run.stderr
+        })
+        .collect()
+}
+
+#[test]
+fn a_misspelled_workflow_name_is_refused_naming_it() {
+    for stderr in assert_config_refused("[workflows.paymnt_due]\nenabled = true\n") {
+        assert!(stderr.contains("`workflows.paymnt_due`"), "{stderr}");
+        assert!(stderr.contains("did you mean payment_due?"), "{stderr}");
+    }
+}
+
+#[test]
+fn an_unknown_key_in_a_workflow_is_refused_naming_it() {
+    for stderr in assert_config_refused("[workflows.payment_due]\nenabled = true\nsend_at = \"08:00\"\n") {
+        assert!(stderr.contains("unknown field `send_at`"), "{stderr}");
+        assert!(stderr.contains("send_time"), "lists the known keys: {stderr}");
+    }
+}
+
+#[test]
+fn an_unknown_merge_field_in_a_stage_subject_is_refused_naming_it() {
+    let extra = "[workflows.payment_due]\nenabled = true\n[[workflows.payment_due.stages]]\ndays = 7\n\
+                 channels = [{ type = \"customer_email\" }]\nsubject = \"Invoice {numbr} is late\"\n";
+    for stderr in assert_config_refused(extra) {
+        assert!(stderr.contains("`workflows.payment_due`"), "{stderr}");
+        assert!(stderr.contains("stage 1: subject: unknown merge field {numbr}"), "{stderr}");
+        assert!(stderr.contains("did you mean {number}?"), "{stderr}");
+    }
+}
+
+#[test]
+fn a_custom_stage_subject_fills_in_its_merge_fields() {
+    let sandbox = Sandbox::with_examples();
+    let config = sandbox.with_workflow_settings(
+        "[workflows.payment_due]\nenabled = true\n[[workflows.payment_due.stages]]\ndays = 7\n\
+         channels = [{ type = \"customer_email\" }]\nsubject = \"Invoice {number} for {amount_due} is late\"\n",
+    );
+    let rows = sandbox.simulate_json(&config, "2026-11-25", "2026-11-25", &["--workflow", "payment_due"]);
+    let rows = firings_of(&rows, "invoice acme-us/105");
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["stage"], "stage-1", "the only stage");
+    assert_eq!(rows[0]["actions"][0]["subject"], "Invoice 1016 for $3,975.00 is late");
+}
+
+#[test]
+fn simulate_shows_no_workflow_while_all_are_off() {
+    let sandbox = Sandbox::with_examples();
+    let run = sandbox.simulate(EXAMPLE_CONFIG, "2026-11-25", "2027-01-23", &[]);
+    run.expect_code(0);
+    assert!(!run.stdout.contains("workflow:"), "{run:#?}");
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    let (last, firings) = lines.split_last().expect("a summary");
+    assert!(!firings.is_empty() && firings.iter().all(|l| l.contains(" rule:")), "the scheduled rules: {run:#?}");
+    assert_eq!(*last, format!("{} firings from 2026-11-25 to 2027-01-23", firings.len()));
+
+    let rows = sandbox.simulate_json(EXAMPLE_CONFIG, "2026-11-25", "2027-01-23", &[]);
+    assert_eq!(rows.len(), firings.len());
+    assert!(rows.iter().all(|r| text(&r["source"]).starts_with("rule:")), "{rows:?}");
+}
+
+#[test]
+fn simulate_without_include_disabled_previews_only_the_enabled_workflows() {
+    let sandbox = Sandbox::with_examples();
+    let config = sandbox.with_workflow_settings(PAYMENT_DUE_ON);
+    let rows = sandbox.simulate_json(&config, "2026-11-25", "2027-01-23", &[]);
+    let workflows: std::collections::BTreeSet<String> =
+        rows.iter().map(|r| text(&r["source"])).filter(|s| s.starts_with("workflow:")).collect();
+    assert_eq!(workflows.into_iter().collect::<Vec<_>>(), ["workflow:payment_due"], "{rows:?}");
+
+    let everything = sandbox.simulate_json(&config, "2026-11-25", "2027-01-23", &["--include-disabled"]);
+    for name in WORKFLOW_NAMES {
+        let source = format!("workflow:{name}");
+        assert!(everything.iter().any(|r| r["source"] == source.as_str()), "{source} with --include-disabled");
+    }
+}
+
+#[test]
+fn simulate_json_lines_are_complete_unique_and_in_time_order() {
+    let sandbox = Sandbox::with_examples();
+    let rows = sandbox.simulate_json(EXAMPLE_CONFIG, "2026-11-25", "2027-01-23", &["--include-disabled"]);
+    assert!(rows.len() > 100, "a busy two months: {}", rows.len());
+    let text_run = sandbox.simulate(EXAMPLE_CONFIG, "2026-11-25", "2027-01-23", &["--include-disabled"]);
+    let last = text_run.expect_code(0).stdout.lines().last().map(str::to_owned);
+    assert_eq!(last, Some(format!("{} firings from 2026-11-25 to 2027-01-23", rows.len())), "same firings as text");
+
+    let mut keys = std::collections::HashSet::new();
+    let mut previous: Option<chrono::DateTime<chrono::Utc>> = None;
+    for row in &rows {
+        for field in ["at", "local_time", "source", "record", "stage", "key"] {
+            assert!(row[field].is_string(), "{field} in {row}");
+        }
+        let at = text(&row["at"]);
+        assert!(at.ends_with('Z'), "UTC: {row}");
+        let at: chrono::DateTime<chrono::Utc> = at.parse().unwrap_or_else(|e| panic!("{e}: {row}"));
+        assert!(previous.is_none_or(|p| p <= at), "in time order: {row}");
+        previous = Some(at);
+
+        let key = text(&row["key"]);
+        let source = text(&row["source"]);
+        assert!(key.starts_with("workflow:") || key.starts_with("rule:"), "{row}");
+        assert!(key.starts_with(&format!("{source}:")), "the key starts with the source: {row}");
+        assert!(key.contains(&text(&row["record"])), "the key names the record: {row}");
+        assert!(keys.insert(key.clone()), "unique key {key}");
+
+        let actions = row["actions"].as_array().unwrap_or_else(|| panic!("actions: {row}"));
+        assert!(!actions.is_empty(), "{row}");
+        assert!(actions.iter().all(|a| a["channel"].is_string()), "each action has a channel: {row}");
+    }
+}
+
+#[test]
+fn payment_due_never_reminds_paid_voided_unsent_or_unreachable_invoices() {
+    let sandbox = Sandbox::with_examples();
+    let rows = sandbox.simulate_json(
+        EXAMPLE_CONFIG,
+        "2026-11-25",
+        "2027-01-23",
+        &["--workflow", "payment_due", "--include-disabled"],
+    );
+    assert!(rows.iter().all(|r| r["source"] == "workflow:payment_due"), "only payment_due: {rows:?}");
+    let paid: Vec<Value> = sandbox.invoices("2026-11-25", &["--status", "paid"]);
+    assert_eq!(paid.len(), 9, "the example README's paid invoices");
+    let mut never = vec![
+        "invoice acme-us/115".to_owned(), // voided
+        "invoice acme-us/106".to_owned(), // overdue but never sent: unsent_invoice's
+        "invoice acme-us/126".to_owned(), // no billing email
+    ];
+    never.extend(paid.iter().map(|i| format!("invoice {}/{}", text(&i["account"]), text(&i["id"]))));
+    for record in &never {
+        assert!(firings_of(&rows, record).is_empty(), "{record}: {:?}", firings_of(&rows, record));
+    }
+}
+
+#[test]
+fn an_invoice_a_week_overdue_gets_the_second_stage_at_nine_in_new_york() {
+    let sandbox = Sandbox::with_examples();
+    let args = ["--workflow", "payment_due", "--include-disabled"];
+    let rows = sandbox.simulate_json(EXAMPLE_CONFIG, "2026-11-25", "2026-11-30", &args);
+    let rows = firings_of(&rows, "invoice acme-us/105");
+    assert_eq!(rows.len(), 1, "due 2026-11-18: only its +7 stage in the period: {rows:?}");
+    let row = rows[0];
+    assert_eq!(row["at"], "2026-11-25T14:00:00Z");
+    assert_eq!(row["local_time"], "2026-11-25 09:00 EST");
+    assert_eq!(row["source"], "workflow:payment_due");
+    assert_eq!(row["stage"], "stage-2");
+    assert_eq!(row["key"], "workflow:payment_due:invoice acme-us/105:stage-2:2026-11-25");
+    assert_eq!(
+        row["actions"],
+        serde_json::json!([{
+            "channel": "email",
+            "to": ["ap.cascade@example.com"],
+            "subject": "Reminder: invoice 1016 was due on November 18, 2026",
+        }])
+    );
+
+    let run = sandbox.simulate(EXAMPLE_CONFIG, "2026-11-25", "2026-11-30", &args);
+    let line = run.expect_code(0).stdout.lines().find(|l| l.contains("acme-us/105 ")).map(str::to_owned);
+    assert_eq!(
+        line.as_deref(),
+        Some(
+            "2026-11-25 09:00 EST  workflow:payment_due     invoice acme-us/105          stage-2   \
+             email to ap.cascade@example.com: \"Reminder: invoice 1016 was due on November 18, 2026\""
+        ),
+        "{run:#?}"
+    );
+
+    // Its next stages: +14 and +30 days.
+    let later = sandbox.simulate_json(EXAMPLE_CONFIG, "2026-11-25", "2027-01-23", &args);
+    let stages: Vec<(String, String)> =
+        firings_of(&later, "invoice acme-us/105").iter().map(|r| (text(&r["stage"]), text(&r["local_time"]))).collect();
+    let expected =
+        [("stage-2", "2026-11-25 09:00 EST"), ("stage-3", "2026-12-02 09:00 EST"), ("stage-4", "2026-12-18 09:00 EST")]
+            .map(|(s, t)| (s.to_owned(), t.to_owned()));
+    assert_eq!(stages, expected);
+}
+
+#[test]
+fn a_stage_falling_on_a_weekend_fires_the_next_monday_at_nine() {
+    use chrono::Datelike as _;
+    let sandbox = Sandbox::with_examples();
+    let rows = sandbox.simulate_json(EXAMPLE_CONFIG, "2026-11-25", "2027-01-23", &["--include-disabled"]);
+
+    // Invoice 109's +14 stage falls on Saturday 2026-11-28.
+    let row = firings_of(&rows, "invoice acme-us/109")
+        .into_iter()
+        .find(|r| r["stage"] == "stage-3")
+        .unwrap_or_else(|| panic!("stage-3 of invoice 109: {rows:?}"));
+    assert_eq!(row["key"], "workflow:payment_due:invoice acme-us/109:stage-3:2026-11-28", "keyed by its nominal date");
+    assert_eq!(row["local_time"], "2026-11-30 09:00 EST");
+    assert_eq!(row["at"], "2026-11-30T14:00:00Z");
+
+    // Every workflow firing is on a weekday at 09:00; a moved one moved from a weekend to Monday.
+    let workflows: Vec<&Value> =
+        rows.iter().filter(|r| r["source"].as_str().is_some_and(|s| s.starts_with("workflow:"))).collect();
+    let mut moved = 0;
+    for row in workflows {
+        let (local, _) = local_time(row);
+        assert!(local.weekday().num_days_from_monday() < 5, "a weekday: {row}");
+        assert_eq!(local.time(), chrono::NaiveTime::from_hms_opt(9, 0, 0).expect("09:00"), "{row}");
+        let nominal = nominal_date(row);
+        if nominal != local.date() {
+            moved += 1;
+            assert!(nominal.weekday().num_days_from_monday() >= 5, "only weekends move: {row}");
+            assert_eq!(local.weekday(), chrono::Weekday::Mon, "{row}");
+            assert!((local.date() - nominal).num_days() <= 2, "to the next Monday: {row}");
+        }
+    }
+    assert!(moved > 0, "some stages fall on weekends");
+
+    // Nothing goes out over that weekend itself.
+    let weekend = sandbox.simulate_json(EXAMPLE_CONFIG, "2026-11-28", "2026-11-29", &["--include-disabled"]);
+    assert!(weekend.iter().all(|r| !text(&r["source"]).starts_with("workflow:")), "{weekend:?}");
+}
+
+#[test]
+fn send_times_follow_each_companys_daylight_saving_time() {
+    let sandbox = Sandbox::with_examples();
+    let args = ["--workflow", "payment_due", "--include-disabled"];
+    let rows = sandbox.simulate_json(EXAMPLE_CONFIG, "2026-10-19", "2026-11-03", &args);
+    let at = |key: &str| {
+        let row = rows.iter().find(|r| r["key"] == key).unwrap_or_else(|| panic!("{key}: {rows:?}"));
+        (text(&row["at"]), text(&row["local_time"]))
+    };
+    let pair = |a: &str, b: &str| (a.to_owned(), b.to_owned());
+    // New York leaves daylight saving time on 2026-11-01, Paris on 2026-10-25.
+    assert_eq!(
+        at("workflow:payment_due:invoice acme-us/97:stage-1:2026-10-23"),
+        pair("2026-10-23T13:00:00Z", "2026-10-23 09:00 EDT")
+    );
+    assert_eq!(
+        at("workflow:payment_due:invoice acme-us/97:stage-2:2026-11-02"),
+        pair("2026-11-02T14:00:00Z", "2026-11-02 09:00 EST")
+    );
+    assert_eq!(
+        at("workflow:payment_due:invoice atelier-fr/48:stage-2:2026-10-22"),
+        pair("2026-10-22T07:00:00Z", "2026-10-22 09:00 CEST")
+    );
+    assert_eq!(
+        at("workflow:payment_due:invoice atelier-fr/49:stage-1:2026-10-28"),
+        pair("2026-10-28T08:00:00Z", "2026-10-28 09:00 CET")
+    );
+}
+
+/// Every text of a firing's actions: subjects, task titles, Slack texts.
+fn action_texts(row: &Value) -> Vec<String> {
+    let actions = row["actions"].as_array().unwrap_or_else(|| panic!("actions: {row}"));
+    actions.iter().flat_map(|a| [&a["subject"], &a["text"]]).filter_map(Value::as_str).map(str::to_owned).collect()
+}
+
+#[test]
+fn a_french_company_gets_french_texts() {
+    let sandbox = Sandbox::with_examples();
+    let rows = sandbox.simulate_json(EXAMPLE_CONFIG, "2026-11-25", "2026-12-31", &["--include-disabled"]);
+    let workflow_texts = |account: &str, source: &str| -> Vec<String> {
+        rows.iter()
+            .filter(|r| r["source"] == source && text(&r["record"]).contains(&format!(" {account}/")))
+            .flat_map(action_texts)
+            .collect()
+    };
+    let deposits = workflow_texts("atelier-fr", "workflow:bank_deposit");
+    assert!(!deposits.is_empty() && deposits.iter().all(|t| t.starts_with("Remettre en banque")), "{deposits:?}");
+    // French money: a narrow no-break space between thousands, a no-break space before the sign.
+    assert!(
+        deposits.iter().any(|t| t.contains("4\u{202f}200,00\u{a0}€") && t.contains("20 novembre 2026")),
+        "{deposits:?}"
+    );
+    let unsent = workflow_texts("atelier-fr", "workflow:unsent_invoice");
+    assert!(!unsent.is_empty() && unsent.iter().all(|t| t.contains("facture")), "{unsent:?}");
+    let due = workflow_texts("atelier-fr", "workflow:payment_due");
+    assert!(!due.is_empty() && due.iter().all(|t| t.contains("facture")), "{due:?}");
+
+    // acme-us writes in English.
+    let english: Vec<String> =
+        WORKFLOW_NAMES.iter().flat_map(|name| workflow_texts("acme-us", &format!("workflow:{name}"))).collect();
+    assert!(!english.is_empty(), "{rows:?}");
+    assert!(english.iter().all(|t| !t.contains("facture") && !t.contains("Remettre")), "{english:?}");
+}
+
+#[test]
+fn a_customers_language_wins_over_the_workflows_and_the_companys() {
+    let sandbox = Sandbox::with_examples();
+    let config = sandbox.with_workflow_settings(
+        "[workflows.payment_due]\nenabled = true\nlanguage = \"en\"\n\
+         customer_languages = { \"Cascade Outfitters\" = \"fr\" }\n",
+    );
+    let rows = sandbox.simulate_json(&config, "2026-11-25", "2026-11-30", &["--workflow", "payment_due"]);
+    let cascade = firings_of(&rows, "invoice acme-us/105");
+    assert_eq!(cascade.len(), 1, "{rows:?}");
+    assert_eq!(cascade[0]["actions"][0]["subject"], "Rappel : facture 1016 échue le 18 novembre 2026");
+    let atelier: Vec<&Value> = rows.iter().filter(|r| text(&r["record"]).starts_with("invoice atelier-fr/")).collect();
+    assert!(!atelier.is_empty(), "{rows:?}");
+    for row in atelier {
+        assert!(action_texts(row).iter().all(|t| t.contains("nvoice ") && !t.contains("facture")), "English: {row}");
+    }
+}
+
+#[test]
+fn simulate_with_only_a_rule_shows_only_that_rules_firings() {
+    let sandbox = Sandbox::with_examples();
+    let args = ["--rule", "overdue-follow-up", "--include-disabled"];
+    let rows = sandbox.simulate_json(EXAMPLE_CONFIG, "2026-11-25", "2027-01-23", &args);
+    assert!(!rows.is_empty());
+    for row in &rows {
+        assert_eq!(row["source"], "rule:overdue-follow-up", "{row}");
+        assert_eq!(row["stage"], "slot", "{row}");
+        assert!(text(&row["key"]).starts_with("rule:overdue-follow-up:slot:"), "{row}");
+        assert_eq!(row["actions"][0]["channel"], "email", "{row}");
+    }
+    let run = sandbox.simulate(EXAMPLE_CONFIG, "2026-11-25", "2027-01-23", &args);
+    let lines: Vec<&str> = run.expect_code(0).stdout.lines().collect();
+    assert!(lines[..lines.len() - 1].iter().all(|l| l.contains(" rule:overdue-follow-up ")), "{run:#?}");
+    assert!(!run.stdout.contains("workflow:") && !run.stdout.contains("bill-due-soon"), "{run:#?}");
+}
+
+#[test]
+fn a_scheduled_rule_fires_again_only_after_the_record_stopped_matching() {
+    let sandbox = Sandbox::with_examples();
+    let rows = sandbox.simulate_json(EXAMPLE_CONFIG, "2026-11-25", "2027-01-23", &["--rule", "overdue-follow-up"]);
+    // Invoice 105 (due 2026-11-18) matches at 7, 14 and 30 days overdue, and not between.
+    let firings: Vec<(String, String)> = firings_of(&rows, "invoice acme-us/105")
+        .iter()
+        .map(|r| (text(&r["local_time"]), text(&r["actions"][0]["subject"])))
+        .collect();
+    let expected = [
+        ("2026-11-25 09:00 EST", "Reminder: invoice 1016 is 7 days overdue"),
+        ("2026-12-02 09:00 EST", "Reminder: invoice 1016 is 14 days overdue"),
+        ("2026-12-18 09:00 EST", "Final reminder: invoice 1016 is 30 days overdue"),
+    ]
+    .map(|(a, b)| (a.to_owned(), b.to_owned()));
+    assert_eq!(firings, expected);
+    let row = firings_of(&rows, "invoice acme-us/105")[0];
+    assert_eq!(row["key"], "rule:overdue-follow-up:slot:2026-11-25T14:00:00Z:invoice acme-us/105:0");
+    assert_eq!(row["at"], "2026-11-25T14:00:00Z");
+}
+
+#[test]
+fn simulating_one_day_gives_the_firings_a_longer_period_has_that_day() {
+    let sandbox = Sandbox::with_examples();
+    let all = sandbox.simulate_json(EXAMPLE_CONFIG, "2026-11-25", "2026-12-08", &["--include-disabled"]);
+    let mut day = chrono::NaiveDate::from_ymd_opt(2026, 11, 25).expect("date");
+    let last = chrono::NaiveDate::from_ymd_opt(2026, 12, 8).expect("date");
+    while day <= last {
+        let date = day.to_string();
+        let one = sandbox.simulate_json(EXAMPLE_CONFIG, &date, &date, &["--include-disabled"]);
+        let keys = |rows: &[Value]| -> Vec<String> { rows.iter().map(|r| text(&r["key"])).collect() };
+        let that_day: Vec<Value> = all.iter().filter(|r| text(&r["local_time"]).starts_with(&date)).cloned().collect();
+        assert_eq!(keys(&one), keys(&that_day), "{date}");
+        assert_eq!(one, that_day, "{date}");
+        day = day.succ_opt().expect("next day");
+    }
+}
+
+#[test]
+fn simulate_sends_and_records_nothing() {
+    let sandbox = Sandbox::with_examples();
+    let config = sandbox.with_workflow_settings(PAYMENT_DUE_ON);
+    let actions = |s: &Sandbox| s.run(&["--config", &config, "actions"]).expect_code(0).stdout.clone();
+    let (actions_before, changes_before) = (actions(&sandbox), sandbox.changes(&[]));
+    let rows = sandbox.simulate_json(&config, "2026-11-25", "2027-01-23", &["--include-disabled"]);
+    assert!(!rows.is_empty());
+    assert_eq!(actions(&sandbox), actions_before, "no action recorded");
+    assert_eq!(sandbox.changes(&[]), changes_before, "no change recorded");
+    // The same preview again: nothing was marked as done.
+    assert_eq!(sandbox.simulate_json(&config, "2026-11-25", "2027-01-23", &["--include-disabled"]), rows);
+}
+
+#[test]
+fn simulate_refuses_a_period_ending_before_it_starts() {
+    let sandbox = Sandbox::with_examples();
+    let run = sandbox.simulate(EXAMPLE_CONFIG, "2026-11-25", "2026-11-24", &[]);
+    run.expect_code(2);
+    assert!(run.stdout.is_empty(), "{run:#?}");
+    assert!(run.stderr.contains("--to 2026-11-24 is before --from 2026-11-25"), "{run:#?}");
+    // One day is a period.
+    sandbox.simulate(EXAMPLE_CONFIG, "2026-11-25", "2026-11-25", &[]).expect_code(0);
+}
+
+#[test]
+fn simulate_refuses_an_unknown_workflow_or_rule_naming_it() {
+    let sandbox = Sandbox::with_examples();
+    let run = sandbox.simulate(EXAMPLE_CONFIG, "2026-11-25", "2026-11-30", &["--workflow", "paymnt_due"]);
+    run.expect_code(2);
+    assert!(run.stderr.contains("no workflow \"paymnt_due\""), "{run:#?}");
+    assert!(run.stderr.contains("payment_due, vendor_payment, bank_deposit, unsent_invoice"), "{run:#?}");
+    let run = sandbox.simulate(EXAMPLE_CONFIG, "2026-11-25", "2026-11-30", &["--rule", "overdue-followup"]);
+    run.expect_code(2);
+    assert!(run.stderr.contains("no rule \"overdue-followup\""), "{run:#?}");
+    assert!(run.stdout.is_empty(), "{run:#?}");
+}

@@ -41,6 +41,15 @@ impl Subject {
         self.key().kind
     }
 
+    /// The same record on another day: the time-dependent status derived again, the record shared.
+    pub fn on_day(&self, today: NaiveDate) -> Subject {
+        match self {
+            Self::Invoice(r, _) => Self::Invoice(r.clone(), crate::status::invoice_status(r, today)),
+            Self::Bill(r, _) => Self::Bill(r.clone(), crate::status::bill_status(r, today)),
+            other => other.clone(),
+        }
+    }
+
     /// Its status, as rules compare it (`"overdue"`, `"undeposited"`, `"recorded"` for a deposit).
     pub fn status(&self) -> &'static str {
         match self {

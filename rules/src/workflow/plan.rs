@@ -183,12 +183,31 @@ pub fn qualifies(kind: WorkflowKind, config: &WorkflowConfig, subject: &Subject,
 /// # Errors
 /// [`Skip::WrongKind`] or [`Skip::NoDate`].
 pub fn firings(kind: WorkflowKind, config: &WorkflowConfig, subject: &Subject, zone: Tz) -> Result<Vec<Firing>, Skip> {
+    firings_between(kind, config, subject, zone, NaiveDate::MIN, NaiveDate::MAX)
+}
+
+/// The firings of [`firings`] whose nominal date falls between `from` and `to` (inclusive): only
+/// those are placed in time and keyed, so planning a short period over many records stays cheap.
+///
+/// # Errors
+/// [`Skip::WrongKind`] or [`Skip::NoDate`].
+pub fn firings_between(
+    kind: WorkflowKind,
+    config: &WorkflowConfig,
+    subject: &Subject,
+    zone: Tz,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<Vec<Firing>, Skip> {
     let f = facts(kind, config.anchor, subject)?;
     let anchor = f.anchor.ok_or(Skip::NoDate)?;
     let mut order: Vec<usize> = (0..config.stages.len()).collect();
     order.sort_by_key(|i| config.stages[*i].days);
     let mut out = Vec::new();
     let mut push = |step: Step, stage: usize, nominal: NaiveDate| {
+        if nominal < from || nominal > to {
+            return;
+        }
         let due = local_instant(zone, nominal, config.send_time);
         out.push(Firing {
             workflow: kind,
