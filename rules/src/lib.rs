@@ -3,9 +3,10 @@
 //! invoiceflow watches the invoice properties of deals as they change in QuickBooks Online and acts
 //! on them. This crate decides *what* is true and what should happen: the records (invoices, bills,
 //! payments, deposits), their status on a given day, the deal properties projected from a deal's
-//! invoices, the history events between two versions of a record, and how JSON documents become
-//! records. It does no I/O, reads no clock and no environment: callers pass "now" and "today" in,
-//! which keeps every decision reproducible and testable.
+//! invoices, the history events between two versions of a record, how JSON documents become
+//! records, what admin-written rule scripts decide ([`script`]) and when the reminder workflows
+//! fire ([`workflow`]). It does no I/O, reads no clock and no environment: callers pass "now" and
+//! "today" in, which keeps every decision reproducible and testable.
 //!
 //! The engine (`invoiceflow` crate) stores what this crate decides; the connectors deliver it.
 
