@@ -475,3 +475,93 @@ mod time_tests {
         assert_eq!(expiry(&f[2], None), f[2].at.map(|t| t + chrono::Duration::hours(48)));
     }
 }
+
+#[cfg(test)]
+mod kind_tests {
+    use chrono_tz::America::New_York;
+
+    use super::*;
+    use crate::script::subject::{from_canonical, subject_of};
+    use crate::workflow::config::Pause;
+
+    fn day(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    fn bill(balance: &str, vendor: &str) -> Subject {
+        from_canonical(
+            serde_json::json!({"type": "bill", "id": "B1", "number": "B-1", "vendor": vendor, "amount": "900.00",
+                "balance": balance, "currency": "USD", "txn_date": "2026-11-01", "due_date": "2026-11-30",
+                "updated_at": "2026-11-01T00:00:00Z"}),
+            day("2026-11-25"),
+        )
+        .unwrap()
+    }
+
+    fn payment(deposit_account: Option<&str>, deposited: bool) -> Subject {
+        let mut v = serde_json::json!({"type": "payment", "id": "P1", "customer": "Acme", "amount": "75.00",
+            "currency": "USD", "txn_date": "2026-11-20", "updated_at": "2026-11-20T00:00:00Z"});
+        if let Some(a) = deposit_account {
+            v["deposit_account"] = serde_json::json!(a);
+        }
+        let Subject::Payment(p, _) = from_canonical(v, day("2026-11-25")).unwrap() else { panic!("a payment") };
+        subject_of(crate::record::Record::Payment((*p).clone()), day("2026-11-25"), deposited)
+    }
+
+    #[test]
+    fn the_vendor_reminder_follows_bills_until_paid_and_matches_vendors() {
+        let kind = WorkflowKind::VendorPayment;
+        let mut c = kind.defaults();
+        let on = day("2026-11-27");
+        assert_eq!(qualifies(kind, &c, &bill("900.00", "Paper Co"), on), Ok(()));
+        assert_eq!(qualifies(kind, &c, &bill("0.00", "Paper Co"), on), Err(Skip::Stopped("paid".into())));
+        c.include = vec!["Ink Ltd".into()];
+        assert_eq!(qualifies(kind, &c, &bill("900.00", "Paper Co"), on), Err(Skip::Excluded("Paper Co".into())));
+        c.include.clear();
+        c.paused = vec![Pause { who: "paper co".into(), until: day("2026-11-30") }];
+        assert_eq!(qualifies(kind, &c, &bill("900.00", "Paper Co"), on), Err(Skip::Paused(day("2026-11-30"))));
+        let plan = firings(kind, &kind.defaults(), &bill("900.00", "Paper Co"), New_York).unwrap();
+        assert_eq!(plan.iter().map(|f| f.nominal.to_string()).collect::<Vec<_>>(), ["2026-11-27", "2026-11-30"]);
+    }
+
+    #[test]
+    fn the_deposit_reminder_follows_undeposited_payments_and_compares_the_amount() {
+        let kind = WorkflowKind::BankDeposit;
+        let mut c = kind.defaults();
+        let on = day("2026-11-25");
+        assert_eq!(qualifies(kind, &c, &payment(None, false), on), Ok(()));
+        assert_eq!(qualifies(kind, &c, &payment(None, true), on), Err(Skip::Stopped("deposited".into())));
+        assert_eq!(qualifies(kind, &c, &payment(Some("Checking"), false), on), Err(Skip::Stopped("deposited".into())));
+        c.min_balance.insert("USD".into(), "75.00".parse().unwrap());
+        assert_eq!(qualifies(kind, &c, &payment(None, false), on), Ok(()), "the payment amount, equal to the minimum");
+        c.min_balance.insert("USD".into(), "100.00".parse().unwrap());
+        assert!(matches!(qualifies(kind, &c, &payment(None, false), on), Err(Skip::BelowMinimum(_))));
+        // From the payment date: +2, then every 3 days.
+        let plan = firings(kind, &kind.defaults(), &payment(None, false), New_York).unwrap();
+        let dates: Vec<String> = plan.iter().take(3).map(|f| f.nominal.to_string()).collect();
+        assert_eq!(dates, ["2026-11-22", "2026-11-25", "2026-11-28"]);
+        assert_eq!(plan.len(), 11, "the stage and at most 10 repeats");
+    }
+
+    #[test]
+    fn the_unsent_reminder_stops_once_the_invoice_is_sent_or_paid() {
+        let kind = WorkflowKind::UnsentInvoice;
+        let c = kind.defaults();
+        let invoice = |email_status: &str, balance: &str| {
+            from_canonical(
+                serde_json::json!({"type": "invoice", "id": "5", "customer": "Acme", "amount": "50.00", "balance": balance,
+                    "currency": "USD", "txn_date": "2026-11-20", "due_date": "2026-12-20", "email_status": email_status,
+                    "updated_at": "2026-11-20T00:00:00Z"}),
+                day("2026-11-25"),
+            )
+            .unwrap()
+        };
+        let on = day("2026-11-25");
+        assert_eq!(qualifies(kind, &c, &invoice("NeedToSend", "50.00"), on), Ok(()));
+        assert_eq!(qualifies(kind, &c, &invoice("EmailSent", "50.00"), on), Err(Skip::Stopped("sent".into())));
+        assert_eq!(qualifies(kind, &c, &invoice("NeedToSend", "0.00"), on), Err(Skip::Stopped("paid".into())));
+        // The payment reminder leaves unsent invoices to this one.
+        let due = WorkflowKind::PaymentDue;
+        assert_eq!(qualifies(due, &due.defaults(), &invoice("NeedToSend", "50.00"), on), Err(Skip::NotSent));
+    }
+}
