@@ -133,15 +133,34 @@ struct Firing<'a> {
     actions: &'a [Action],
 }
 
+/// A `--json` line (fields in name order, as before).
+#[derive(serde::Serialize)]
+struct JsonLine<'a> {
+    actions: &'a [serde_json::Value],
+    at: &'a str,
+    key: &'a str,
+    local_time: &'a str,
+    record: &'a str,
+    source: &'a str,
+    stage: &'a str,
+}
+
 impl Firing<'_> {
     fn row(self, json: bool) -> Row {
         let local = self.at.with_timezone(&self.zone).format("%Y-%m-%d %H:%M %Z").to_string();
         let line = if json {
             let actions: Vec<_> = self.actions.iter().map(action_json).collect();
-            json!({"at": self.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true), "local_time": local,
-                "source": self.source, "record": self.record, "stage": self.stage, "key": self.key,
-                "actions": actions})
-            .to_string()
+            let at = self.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+            let line = JsonLine {
+                actions: &actions,
+                at: &at,
+                key: &self.key,
+                local_time: &local,
+                record: self.record,
+                source: self.source,
+                stage: self.stage,
+            };
+            serde_json::to_string(&line).unwrap_or_default()
         } else {
             let what: Vec<String> = self.actions.iter().map(super::actions::describe).collect();
             format!("{local}  {:<24} {:<28} {:<9} {}", self.source, self.record, self.stage, what.join("; "))
@@ -248,7 +267,7 @@ pub(crate) async fn simulate<S: Store>(args: SimulateArgs, env: &Env, store: &S)
                             continue;
                         }
                         let language = config.language_for(template::party(&subject), company_language);
-                        let actions = template::actions(firing, config, &subject, day, language);
+                        let actions = template::headlines(firing, config, &subject, day, language);
                         let source = format!("workflow:{kind}");
                         let stage = firing.step.to_string();
                         rows.push(

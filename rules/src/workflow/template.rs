@@ -243,6 +243,28 @@ pub fn actions(
     today: NaiveDate,
     language: Language,
 ) -> Vec<Action> {
+    build(firing, config, subject, today, language, true)
+}
+
+/// [`actions`] without the email bodies (left empty): what a timeline shows, for less work.
+pub fn headlines(
+    firing: &Firing,
+    config: &WorkflowConfig,
+    subject: &Subject,
+    today: NaiveDate,
+    language: Language,
+) -> Vec<Action> {
+    build(firing, config, subject, today, language, false)
+}
+
+fn build(
+    firing: &Firing,
+    config: &WorkflowConfig,
+    subject: &Subject,
+    today: NaiveDate,
+    language: Language,
+    bodies: bool,
+) -> Vec<Action> {
     let Some(stage) = config.stages.get(firing.stage) else { return Vec::new() };
     let mut order: Vec<usize> = (0..config.stages.len()).collect();
     order.sort_by_key(|i| config.stages[*i].days);
@@ -254,7 +276,7 @@ pub fn actions(
     let fields = fields(subject, today, language);
     let (default_subject, default_body) = customer_email(tone, language);
     let subject_line = render(stage.subject.as_deref().unwrap_or(default_subject), &fields);
-    let body = render(stage.body.as_deref().unwrap_or(default_body), &fields);
+    let body = if bodies { render(stage.body.as_deref().unwrap_or(default_body), &fields) } else { String::new() };
     let team = render(stage.subject.as_deref().unwrap_or(team_text(firing.workflow, language)), &fields);
     stage
         .channels
