@@ -14,6 +14,7 @@ mod import;
 mod invoices;
 mod output;
 mod rules;
+mod timeline;
 mod workflows;
 
 use std::path::PathBuf;

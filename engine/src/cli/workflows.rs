@@ -1,7 +1,10 @@
 //! `invoiceflow workflows` (the four standard reminder workflows and their settings) and
 //! `invoiceflow simulate` (what would fire between two dates, sending nothing).
 
+use std::io::Write as _;
 use std::process::ExitCode;
+
+use anyhow::Context as _;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use clap::Args;
@@ -15,6 +18,7 @@ use invoiceflow_rules::workflow::template;
 use serde_json::json;
 
 use super::Env;
+use super::timeline::{Row, Timeline};
 
 #[derive(Debug, Args)]
 pub(crate) struct WorkflowsArgs {
@@ -115,13 +119,6 @@ pub(crate) struct SimulateArgs {
     json: bool,
 }
 
-/// One line of the timeline, rendered as soon as it is known (records are not kept).
-struct Row {
-    at: DateTime<Utc>,
-    key: String,
-    line: String,
-}
-
 /// What a line says.
 struct Firing<'a> {
     at: DateTime<Utc>,
@@ -216,7 +213,7 @@ pub(crate) async fn simulate<S: Store>(args: SimulateArgs, env: &Env, store: &S)
             anyhow::anyhow!("no workflow {name:?}: payment_due, vendor_payment, bank_deposit, unsent_invoice")
         })?);
     }
-    let mut rows = Vec::new();
+    let mut timeline = Timeline::new().context("cannot create the simulation's temporary files")?;
     // With only rules named, no workflow; with only workflows named, no rule.
     let workflows_wanted = !chosen.is_empty() || args.rule.is_empty();
     let rules_wanted = !args.rule.is_empty() || chosen.is_empty();
@@ -270,8 +267,8 @@ pub(crate) async fn simulate<S: Store>(args: SimulateArgs, env: &Env, store: &S)
                         let actions = template::headlines(firing, config, &subject, day, language);
                         let source = format!("workflow:{kind}");
                         let stage = firing.step.to_string();
-                        rows.push(
-                            Firing {
+                        timeline.push(
+                            &Firing {
                                 at,
                                 zone,
                                 source: &source,
@@ -281,21 +278,26 @@ pub(crate) async fn simulate<S: Store>(args: SimulateArgs, env: &Env, store: &S)
                                 actions: &actions,
                             }
                             .row(args.json),
-                        );
+                        )?;
                     }
                 }
             }
         }
     }
     if rules_wanted {
-        rows.extend(scheduled_rules(&args, env, store).await?);
+        scheduled_rules(&args, env, store, &mut timeline).await?;
     }
-    rows.sort_by(|a, b| (a.at, &a.key).cmp(&(b.at, &b.key)));
-    for r in &rows {
-        out!("{}", r.line);
+    let count = timeline.len();
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let printed = timeline.drain(|line| writeln!(out, "{line}"));
+    match printed.and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(ExitCode::SUCCESS),
+        other => other?,
     }
+    drop(out);
     if !args.json {
-        out!("{} firings from {} to {}", rows.len(), args.from, args.to);
+        out!("{count} firings from {} to {}", args.from, args.to);
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -303,21 +305,25 @@ pub(crate) async fn simulate<S: Store>(args: SimulateArgs, env: &Env, store: &S)
 /// The firings of scheduled rules between the two dates: each slot of each enabled rule (in each
 /// company's zone, or the rule's), over the records of its kind as they will be that day; a record
 /// fires when it starts matching (HubSpot's re-enrollment), as the running engine decides.
-async fn scheduled_rules<S: Store>(args: &SimulateArgs, env: &Env, store: &S) -> anyhow::Result<Vec<Row>> {
+async fn scheduled_rules<S: Store>(
+    args: &SimulateArgs,
+    env: &Env,
+    store: &S,
+    timeline: &mut Timeline,
+) -> anyhow::Result<()> {
     use invoiceflow_rules::script::{Cause, Input, Trigger};
     use std::collections::{HashMap, HashSet};
     let Some((host, rules)) = super::rules::runnable(&env.config)? else {
         if !args.rule.is_empty() {
             anyhow::bail!("no rules directory: give a configuration file with [rules] dir (see --config)");
         }
-        return Ok(Vec::new());
+        return Ok(());
     };
     for name in &args.rule {
         if !rules.iter().any(|r| r.def.id.as_str() == name) {
             anyhow::bail!("no rule {name:?} in the rules directory (or it does not compile: see `invoiceflow check`)");
         }
     }
-    let mut rows = Vec::new();
     let mut records: HashMap<RecordKind, Vec<Stored>> = HashMap::new();
     for rule in &rules {
         if (!args.rule.is_empty() && !args.rule.iter().any(|r| r == rule.def.id.as_str())) || !rule.def.enabled {
@@ -381,8 +387,8 @@ async fn scheduled_rules<S: Store>(args: &SimulateArgs, env: &Env, store: &S) ->
                     let actions: Vec<Action> = evaluation.intents.into_iter().map(|i| i.action).collect();
                     let source = format!("rule:{}", rule.def.id);
                     let record = key.to_string();
-                    rows.push(
-                        Firing {
+                    timeline.push(
+                        &Firing {
                             at: slot,
                             zone,
                             source: &source,
@@ -392,12 +398,12 @@ async fn scheduled_rules<S: Store>(args: &SimulateArgs, env: &Env, store: &S) ->
                             actions: &actions,
                         }
                         .row(args.json),
-                    );
+                    )?;
                 } else if !evaluation.matched && was {
                     enrolled.remove(&key);
                 }
             }
         }
     }
-    Ok(rows)
+    Ok(())
 }
