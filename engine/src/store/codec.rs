@@ -53,8 +53,16 @@ pub(crate) fn encode(stored: &Stored) -> Result<Row, StoreError> {
 }
 
 pub(crate) fn decode(kind: &str, status: String, body: &str) -> Result<Stored, StoreError> {
-    let record: Record = serde_json::from_str(body)
-        .map_err(|e| StoreError::Corrupt { what: format!("{kind} record"), reason: e.to_string() })?;
+    // The kind column says which record it is: decoding straight into that type skips serde's
+    // buffering of an internally tagged enum (the body's `type` field is then ignored).
+    let record = match RecordKind::parse(kind) {
+        Some(RecordKind::Invoice) => serde_json::from_str(body).map(Record::Invoice),
+        Some(RecordKind::Bill) => serde_json::from_str(body).map(Record::Bill),
+        Some(RecordKind::Payment) => serde_json::from_str(body).map(Record::Payment),
+        Some(RecordKind::Deposit) => serde_json::from_str(body).map(Record::Deposit),
+        None => serde_json::from_str::<Record>(body),
+    }
+    .map_err(|e| StoreError::Corrupt { what: format!("{kind} record"), reason: e.to_string() })?;
     if RecordKind::parse(kind) != Some(record.key().kind) {
         return Err(StoreError::Corrupt { what: record.key().to_string(), reason: format!("stored as kind {kind}") });
     }
