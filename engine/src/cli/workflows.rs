@@ -235,53 +235,24 @@ pub(crate) async fn simulate<S: Store>(args: SimulateArgs, env: &Env, store: &S)
             continue;
         }
         // Page by page: the records are read once for every workflow about them, and not kept.
+        // Each page is planned on a blocking thread while the next one is read and decoded.
+        let flows: std::sync::Arc<Vec<(WorkflowKind, WorkflowConfig)>> =
+            std::sync::Arc::new(flows.iter().map(|(k, c)| (*k, (*c).clone())).collect());
+        let companies = std::sync::Arc::new(env.config.companies.clone());
+        let (from, to, json) = (args.from, args.to, args.json);
         let mut after = None;
+        let mut pending: Option<tokio::task::JoinHandle<Vec<Row>>> = None;
         loop {
             let page = store.records_of_kind(record_kind, after.as_ref(), PAGE).await?;
-            let Some(last) = page.last().map(|s| s.record.key().clone()) else { break };
-            after = Some(last);
-            for stored in page {
-                let key = stored.record.key().clone();
-                let record = key.to_string();
-                let zone = env.config.companies.get(&key.account).time_zone;
-                let company_language = env.config.companies.language(&key.account);
-                let base = subject_of(stored.record, args.from, stored.status == "deposited");
-                for (kind, config) in &flows {
-                    // A send window moves a stage later by a week at most: stages nominally due
-                    // up to 8 days before the period may fall in it.
-                    let earliest = args.from - chrono::Duration::days(8);
-                    let Ok(plan) = firings_between(*kind, config, &base, zone, earliest, args.to) else { continue };
-                    for firing in &plan {
-                        // What fires in the period, wherever the send window moved it from.
-                        let Some(at) = firing.at else { continue };
-                        let day = at.with_timezone(&zone).date_naive();
-                        if day < args.from || day > args.to {
-                            continue;
-                        }
-                        // The record as it will be that day: time-dependent statuses move on.
-                        let subject: Subject = base.on_day(day);
-                        if qualifies(*kind, config, &subject, day).is_err() {
-                            continue;
-                        }
-                        let language = config.language_for(template::party(&subject), company_language);
-                        let actions = template::headlines(firing, config, &subject, day, language);
-                        let source = format!("workflow:{kind}");
-                        let stage = firing.step.to_string();
-                        timeline.push(
-                            &Firing {
-                                at,
-                                zone,
-                                source: &source,
-                                record: &record,
-                                stage: &stage,
-                                key: firing.key.clone(),
-                                actions: &actions,
-                            }
-                            .row(args.json),
-                        )?;
-                    }
+            if let Some(planned) = pending.take() {
+                for row in planned.await.context("planning a page of records stopped")? {
+                    timeline.push(&row)?;
                 }
             }
+            let Some(last) = page.last().map(|s| s.record.key().clone()) else { break };
+            after = Some(last);
+            let (flows, companies) = (flows.clone(), companies.clone());
+            pending = Some(tokio::task::spawn_blocking(move || plan_page(page, &flows, &companies, from, to, json)));
         }
     }
     if rules_wanted {
@@ -300,6 +271,61 @@ pub(crate) async fn simulate<S: Store>(args: SimulateArgs, env: &Env, store: &S)
         out!("{count} firings from {} to {}", args.from, args.to);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The workflow firings of a page of records between `from` and `to`, as timeline rows.
+fn plan_page(
+    page: Vec<Stored>,
+    flows: &[(WorkflowKind, WorkflowConfig)],
+    companies: &invoiceflow::config::Companies,
+    from: NaiveDate,
+    to: NaiveDate,
+    json: bool,
+) -> Vec<Row> {
+    let mut rows = Vec::new();
+    // A send window moves a stage later by a week at most: stages nominally due up to 8 days
+    // before the period may fall in it.
+    let earliest = from - chrono::Duration::days(8);
+    for stored in page {
+        let key = stored.record.key().clone();
+        let record = key.to_string();
+        let zone = companies.get(&key.account).time_zone;
+        let company_language = companies.language(&key.account);
+        let base = subject_of(stored.record, from, stored.status == "deposited");
+        for (kind, config) in flows {
+            let Ok(plan) = firings_between(*kind, config, &base, zone, earliest, to) else { continue };
+            for firing in &plan {
+                // What fires in the period, wherever the send window moved it from.
+                let Some(at) = firing.at else { continue };
+                let day = at.with_timezone(&zone).date_naive();
+                if day < from || day > to {
+                    continue;
+                }
+                // The record as it will be that day: time-dependent statuses move on.
+                let subject: Subject = base.on_day(day);
+                if qualifies(*kind, config, &subject, day).is_err() {
+                    continue;
+                }
+                let language = config.language_for(template::party(&subject), company_language);
+                let actions = template::headlines(firing, config, &subject, day, language);
+                let source = format!("workflow:{kind}");
+                let stage = firing.step.to_string();
+                rows.push(
+                    Firing {
+                        at,
+                        zone,
+                        source: &source,
+                        record: &record,
+                        stage: &stage,
+                        key: firing.key.clone(),
+                        actions: &actions,
+                    }
+                    .row(json),
+                );
+            }
+        }
+    }
+    rows
 }
 
 /// The firings of scheduled rules between the two dates: each slot of each enabled rule (in each
