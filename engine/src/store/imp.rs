@@ -421,6 +421,25 @@ macro_rules! sql_store {
                 Ok($crate::store::LinkChange::Done)
             }
 
+            /// Runs `sql` (`INTENTS` or `FAILURES`) with the filters of `q` bound in their order:
+            /// rule, record kind, account, id, after, limit.
+            async fn filtered(
+                &self,
+                sql: &'static str,
+                q: &$crate::store::IntentQuery,
+            ) -> Result<Vec<<$db as sqlx::Database>::Row>, $crate::store::StoreError> {
+                let record = q.record.as_ref();
+                Ok(sqlx::query(sql)
+                    .bind(q.rule.as_deref())
+                    .bind(record.map(|k| k.kind.as_str()))
+                    .bind(record.map(|k| k.account.to_string()))
+                    .bind(record.map(|k| k.id.to_string()))
+                    .bind(q.after_seq.unwrap_or(0))
+                    .bind(i64::from(q.limit.max(1)))
+                    .fetch_all(&self.pool)
+                    .await?)
+            }
+
             /// Stores intents (skipping keys already stored) and failures; returns the new intents.
             async fn insert_decisions(
                 tx: &mut sqlx::Transaction<'static, $db>,
@@ -771,16 +790,7 @@ macro_rules! sql_store {
                 q: &$crate::store::IntentQuery,
             ) -> Result<Vec<$crate::store::StoredIntent>, $crate::store::StoreError> {
                 use sqlx::Row as _;
-                let record = q.record.as_ref();
-                let rows = sqlx::query($crate::store::sql::INTENTS.$dialect)
-                    .bind(q.rule.as_deref())
-                    .bind(record.map(|k| k.kind.as_str()))
-                    .bind(record.map(|k| k.account.to_string()))
-                    .bind(record.map(|k| k.id.to_string()))
-                    .bind(q.after_seq.unwrap_or(0))
-                    .bind(i64::from(q.limit.max(1)))
-                    .fetch_all(&self.pool)
-                    .await?;
+                let rows = self.filtered($crate::store::sql::INTENTS.$dialect, q).await?;
                 rows.iter()
                     .map(|row| {
                         let body: String = row.try_get("body")?;
@@ -802,16 +812,7 @@ macro_rules! sql_store {
                 &self,
                 q: &$crate::store::IntentQuery,
             ) -> Result<Vec<$crate::store::StoredFailure>, $crate::store::StoreError> {
-                let record = q.record.as_ref();
-                let rows = sqlx::query($crate::store::sql::FAILURES.$dialect)
-                    .bind(q.rule.as_deref())
-                    .bind(record.map(|k| k.kind.as_str()))
-                    .bind(record.map(|k| k.account.to_string()))
-                    .bind(record.map(|k| k.id.to_string()))
-                    .bind(q.after_seq.unwrap_or(0))
-                    .bind(i64::from(q.limit.max(1)))
-                    .fetch_all(&self.pool)
-                    .await?;
+                let rows = self.filtered($crate::store::sql::FAILURES.$dialect, q).await?;
                 rows.iter().map($crate::store::imp::failure_from_row).collect()
             }
         }

@@ -232,29 +232,40 @@ pub(crate) fn register(engine: &mut rhai::Engine) {
     register_dates(engine);
 }
 
+/// The getters invoices and bills share: both have a number, an amount and a balance, a due date
+/// and a status for "today".
+macro_rules! register_payable {
+    ($engine:ident, $view:ty, $name:literal, $kind:literal) => {
+        $engine
+            .register_type_with_name::<$view>($name)
+            .register_get("id", |v: &mut $view| ImmutableString::from(v.record.key.id.as_str()))
+            .register_get("account", |v: &mut $view| ImmutableString::from(v.record.key.account.as_str()))
+            .register_get("number", |v: &mut $view| opt_str(v.record.number.as_deref()))
+            .register_get("amount", |v: &mut $view| v.record.amount)
+            .register_get("balance", |v: &mut $view| v.record.balance)
+            .register_get("paid", |v: &mut $view| paid(&v.record.amount, &v.record.balance))
+            .register_get("currency", |v: &mut $view| ImmutableString::from(v.record.amount.currency.code()))
+            .register_get("txn_date", |v: &mut $view| v.record.txn_date)
+            .register_get("due_date", |v: &mut $view| opt_date(v.record.due_date))
+            .register_get("status", |v: &mut $view| ImmutableString::from(v.status.as_str()))
+            .register_get("days_overdue", |v: &mut $view| {
+                days_between(v.record.due_date.unwrap_or(v.today), Some(v.today))
+            })
+            .register_get("days_until_due", |v: &mut $view| days_between(v.today, v.record.due_date))
+            .register_get("updated_at", |v: &mut $view| v.record.updated_at.to_rfc3339())
+            .register_fn("to_string", |v: &mut $view| format!(concat!($kind, " {}"), v.record.key));
+    };
+}
+
 fn register_records(engine: &mut rhai::Engine) {
+    register_payable!(engine, InvoiceView, "Invoice", "invoice");
     engine
-        .register_type_with_name::<InvoiceView>("Invoice")
-        .register_get("id", |v: &mut InvoiceView| ImmutableString::from(v.record.key.id.as_str()))
-        .register_get("account", |v: &mut InvoiceView| ImmutableString::from(v.record.key.account.as_str()))
-        .register_get("number", |v: &mut InvoiceView| opt_str(v.record.number.as_deref()))
         .register_get("customer", |v: &mut InvoiceView| ImmutableString::from(v.record.customer.name.as_str()))
         .register_get("recipient", |v: &mut InvoiceView| ImmutableString::from(v.record.recipient()))
         .register_get("email", |v: &mut InvoiceView| opt_str(v.record.bill_email.as_deref()))
         .register_get("cc", |v: &mut InvoiceView| -> rhai::Array {
             v.record.cc.iter().map(|c| Dynamic::from(ImmutableString::from(c.as_str()))).collect()
         })
-        .register_get("amount", |v: &mut InvoiceView| v.record.amount)
-        .register_get("balance", |v: &mut InvoiceView| v.record.balance)
-        .register_get("paid", |v: &mut InvoiceView| paid(&v.record.amount, &v.record.balance))
-        .register_get("currency", |v: &mut InvoiceView| ImmutableString::from(v.record.amount.currency.code()))
-        .register_get("txn_date", |v: &mut InvoiceView| v.record.txn_date)
-        .register_get("due_date", |v: &mut InvoiceView| opt_date(v.record.due_date))
-        .register_get("status", |v: &mut InvoiceView| ImmutableString::from(v.status.as_str()))
-        .register_get("days_overdue", |v: &mut InvoiceView| {
-            days_between(v.record.due_date.unwrap_or(v.today), Some(v.today))
-        })
-        .register_get("days_until_due", |v: &mut InvoiceView| days_between(v.today, v.record.due_date))
         .register_get("email_status", |v: &mut InvoiceView| ImmutableString::from(v.record.email_status.as_str()))
         .register_get("deal_id", |v: &mut InvoiceView| opt_str(v.record.holders.deal.as_ref().map(|h| h.as_str())))
         .register_get("contact_id", |v: &mut InvoiceView| {
@@ -262,28 +273,9 @@ fn register_records(engine: &mut rhai::Engine) {
         })
         .register_get("company_id", |v: &mut InvoiceView| {
             opt_str(v.record.holders.company.as_ref().map(|h| h.as_str()))
-        })
-        .register_get("updated_at", |v: &mut InvoiceView| v.record.updated_at.to_rfc3339())
-        .register_fn("to_string", |v: &mut InvoiceView| format!("invoice {}", v.record.key));
-    engine
-        .register_type_with_name::<BillView>("Bill")
-        .register_get("id", |v: &mut BillView| ImmutableString::from(v.record.key.id.as_str()))
-        .register_get("account", |v: &mut BillView| ImmutableString::from(v.record.key.account.as_str()))
-        .register_get("number", |v: &mut BillView| opt_str(v.record.number.as_deref()))
-        .register_get("vendor", |v: &mut BillView| ImmutableString::from(v.record.vendor.name.as_str()))
-        .register_get("amount", |v: &mut BillView| v.record.amount)
-        .register_get("balance", |v: &mut BillView| v.record.balance)
-        .register_get("paid", |v: &mut BillView| paid(&v.record.amount, &v.record.balance))
-        .register_get("currency", |v: &mut BillView| ImmutableString::from(v.record.amount.currency.code()))
-        .register_get("txn_date", |v: &mut BillView| v.record.txn_date)
-        .register_get("due_date", |v: &mut BillView| opt_date(v.record.due_date))
-        .register_get("status", |v: &mut BillView| ImmutableString::from(v.status.as_str()))
-        .register_get("days_overdue", |v: &mut BillView| {
-            days_between(v.record.due_date.unwrap_or(v.today), Some(v.today))
-        })
-        .register_get("days_until_due", |v: &mut BillView| days_between(v.today, v.record.due_date))
-        .register_get("updated_at", |v: &mut BillView| v.record.updated_at.to_rfc3339())
-        .register_fn("to_string", |v: &mut BillView| format!("bill {}", v.record.key));
+        });
+    register_payable!(engine, BillView, "Bill", "bill");
+    engine.register_get("vendor", |v: &mut BillView| ImmutableString::from(v.record.vendor.name.as_str()));
     engine
         .register_type_with_name::<PaymentView>("Payment")
         .register_get("id", |v: &mut PaymentView| ImmutableString::from(v.record.key.id.as_str()))

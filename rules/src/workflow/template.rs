@@ -118,7 +118,7 @@ pub struct UnknownField {
 /// # Errors
 /// [`UnknownField`] for the first one that is not.
 pub fn check(template: &str) -> Result<(), UnknownField> {
-    for field in placeholders(template) {
+    for field in merge_fields_in(template) {
         if !FIELDS.contains(&field) {
             let hint = crate::suggest::closest(field, FIELDS.iter().copied()).map(str::to_owned);
             return Err(UnknownField { field: field.to_owned(), hint });
@@ -127,7 +127,7 @@ pub fn check(template: &str) -> Result<(), UnknownField> {
     Ok(())
 }
 
-fn placeholders(template: &str) -> impl Iterator<Item = &str> {
+fn merge_fields_in(template: &str) -> impl Iterator<Item = &str> {
     template.split('{').skip(1).filter_map(|part| part.split_once('}').map(|(name, _)| name.trim()))
 }
 
