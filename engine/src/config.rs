@@ -199,6 +199,16 @@ impl Companies {
         self.languages.get(name).copied().unwrap_or(self.default_language)
     }
 
+    /// Every time zone a company lives in: the configured companies' and the default one.
+    pub fn zones(&self) -> Vec<chrono_tz::Tz> {
+        let mut zones: Vec<chrono_tz::Tz> = std::iter::once(self.defaults.time_zone)
+            .chain(self.configured.values().map(|(c, _)| c.time_zone))
+            .collect();
+        zones.sort_by_key(|z| z.name());
+        zones.dedup();
+        zones
+    }
+
     /// True when `name` is configured under `[quickbooks.NAME]`.
     pub fn is_configured(&self, name: &AccountName) -> bool {
         self.configured.contains_key(name)

@@ -9,5 +9,6 @@ pub mod config;
 pub mod deals;
 pub mod evaluate;
 pub mod ingest;
+pub mod reminders;
 pub mod rulebook;
 pub mod store;

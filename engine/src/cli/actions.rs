@@ -63,6 +63,9 @@ fn cause_text(cause: &Cause) -> String {
             format!("change #{event}: {property} {} → {}", value(from), value(to))
         }
         Cause::Schedule { slot } => format!("schedule slot {}", slot.format("%Y-%m-%d %H:%M UTC")),
+        Cause::Workflow { step, nominal, due } => {
+            format!("{step} of {nominal}, due {}", due.format("%Y-%m-%d %H:%M UTC"))
+        }
         Cause::Manual => "evaluated by hand".to_owned(),
     }
 }

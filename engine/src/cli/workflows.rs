@@ -13,8 +13,9 @@ use invoiceflow_rules::RecordKind;
 use invoiceflow_rules::script::subject::subject_of;
 use invoiceflow_rules::script::{Action, Subject};
 use invoiceflow_rules::workflow::config::{Anchor, CatchUp, Channel, Language, WorkflowConfig, WorkflowKind};
-use invoiceflow_rules::workflow::plan::{firings_between, qualifies};
+use invoiceflow_rules::workflow::plan::{due_between, qualifies};
 use invoiceflow_rules::workflow::template;
+use invoiceflow_rules::workflow::time::local_instant;
 use serde_json::json;
 
 use super::Env;
@@ -283,24 +284,21 @@ fn plan_page(
     json: bool,
 ) -> Vec<Row> {
     let mut rows = Vec::new();
-    // A send window moves a stage later by a week at most: stages nominally due up to 8 days
-    // before the period may fall in it.
-    let earliest = from - chrono::Duration::days(8);
+    let tick = chrono::Duration::nanoseconds(1);
     for stored in page {
         let key = stored.record.key().clone();
         let record = key.to_string();
         let zone = companies.get(&key.account).time_zone;
         let company_language = companies.language(&key.account);
+        // The period, from the first day's start to the last one's end in the record's zone.
+        let after = local_instant(zone, from, chrono::NaiveTime::MIN) - tick;
+        let through = local_instant(zone, to + chrono::Duration::days(1), chrono::NaiveTime::MIN) - tick;
         let base = subject_of(stored.record, from, stored.status == "deposited");
         for (kind, config) in flows {
-            let Ok(plan) = firings_between(*kind, config, &base, zone, earliest, to) else { continue };
+            let Ok(plan) = due_between(*kind, config, &base, zone, after, through) else { continue };
             for firing in &plan {
-                // What fires in the period, wherever the send window moved it from.
                 let Some(at) = firing.at else { continue };
                 let day = at.with_timezone(&zone).date_naive();
-                if day < from || day > to {
-                    continue;
-                }
                 // The record as it will be that day: time-dependent statuses move on.
                 let subject: Subject = base.on_day(day);
                 if qualifies(*kind, config, &subject, day).is_err() {

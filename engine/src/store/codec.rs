@@ -13,6 +13,8 @@ pub(crate) struct Row {
     pub(crate) id: String,
     pub(crate) status: String,
     pub(crate) due_date: Option<String>,
+    /// The invoice, bill or payment date (what the reminder workflows count from).
+    pub(crate) txn_date: Option<String>,
     pub(crate) updated_at: i64,
     pub(crate) currency: &'static str,
     pub(crate) body: String,
@@ -25,11 +27,11 @@ pub(crate) struct Row {
 pub(crate) fn encode(stored: &Stored) -> Result<Row, StoreError> {
     let r = &stored.record;
     let key = r.key();
-    let (due_date, currency) = match r {
-        Record::Invoice(i) => (i.due_date, i.amount.currency),
-        Record::Bill(b) => (b.due_date, b.amount.currency),
-        Record::Payment(p) => (None, p.amount.currency),
-        Record::Deposit(d) => (None, d.amount.currency),
+    let (due_date, txn_date, currency) = match r {
+        Record::Invoice(i) => (i.due_date, i.txn_date, i.amount.currency),
+        Record::Bill(b) => (b.due_date, b.txn_date, b.amount.currency),
+        Record::Payment(p) => (None, p.txn_date, p.amount.currency),
+        Record::Deposit(d) => (None, d.txn_date, d.amount.currency),
     };
     let holder = |kind| match r {
         Record::Invoice(i) => i.holders.get(kind).map(ToString::to_string),
@@ -43,6 +45,7 @@ pub(crate) fn encode(stored: &Stored) -> Result<Row, StoreError> {
         id: key.id.to_string(),
         status: stored.status.clone(),
         due_date: due_date.map(|d| d.to_string()),
+        txn_date: Some(txn_date.to_string()),
         updated_at: r.updated_at().timestamp_micros(),
         currency: currency.code(),
         body,

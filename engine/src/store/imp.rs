@@ -116,6 +116,39 @@ pub(crate) fn intent_row(i: &super::NewIntent, now: DateTime<Utc>) -> Result<ser
     ]))
 }
 
+/// A firing as a row of `INSERT_FIRINGS`.
+pub(crate) fn firing_row(f: &super::NewFiring) -> serde_json::Value {
+    let (expires_at, reason) = match &f.decision {
+        super::FiringDecision::Sent { expires_at, .. } => (expires_at.map(|t| t.timestamp_micros()), None),
+        super::FiringDecision::Skipped { reason } => (None, Some(reason.as_str())),
+    };
+    let r = &f.record;
+    serde_json::json!([
+        f.key,
+        f.workflow.as_str(),
+        r.kind.as_str(),
+        r.account.as_str(),
+        r.id.as_str(),
+        f.step,
+        f.nominal.to_string(),
+        f.due_at.timestamp_micros(),
+        expires_at,
+        reason.is_none(),
+        reason
+    ])
+}
+
+/// The record key of a row's `kind`, `account` and `record_id` columns; `what` names the row
+/// when they are unreadable.
+pub(crate) fn key_of(what: &str, kind: &str, account: String, id: String) -> Result<RecordKey, StoreError> {
+    let corrupt = |reason: String| StoreError::Corrupt { what: what.to_owned(), reason };
+    Ok(RecordKey::new(
+        invoiceflow_rules::RecordKind::parse(kind).ok_or_else(|| corrupt(format!("kind {kind}")))?,
+        invoiceflow_rules::AccountName::new(account).map_err(|e| corrupt(e.to_string()))?,
+        invoiceflow_rules::RecordId::new(id).map_err(|e| corrupt(e.to_string()))?,
+    ))
+}
+
 /// A failure as a row of `INSERT_FAILURES`.
 pub(crate) fn failure_row(f: &super::RuleFailure, now: DateTime<Utc>) -> Result<serde_json::Value, StoreError> {
     let cause = serde_json::to_string(&f.cause)
@@ -726,7 +759,6 @@ macro_rules! sql_store {
                 keys: &[invoiceflow_rules::RecordKey],
             ) -> Result<Vec<invoiceflow_rules::RecordKey>, $crate::store::StoreError> {
                 use sqlx::Row as _;
-                let corrupt = |reason: String| $crate::store::StoreError::Corrupt { what: "enrollment".into(), reason };
                 let triples: Vec<[&str; 3]> =
                     keys.iter().map(|k| [k.kind.as_str(), k.account.as_str(), k.id.as_str()]).collect();
                 let mut out = Vec::new();
@@ -738,14 +770,7 @@ macro_rules! sql_store {
                         .await?;
                     for row in rows {
                         let kind: String = row.try_get(0)?;
-                        out.push(invoiceflow_rules::RecordKey::new(
-                            invoiceflow_rules::RecordKind::parse(&kind)
-                                .ok_or_else(|| corrupt(format!("kind {kind}")))?,
-                            invoiceflow_rules::AccountName::new(row.try_get::<String, _>(1)?)
-                                .map_err(|e| corrupt(e.to_string()))?,
-                            invoiceflow_rules::RecordId::new(row.try_get::<String, _>(2)?)
-                                .map_err(|e| corrupt(e.to_string()))?,
-                        ));
+                        out.push($crate::store::imp::key_of("enrollment", &kind, row.try_get(1)?, row.try_get(2)?)?);
                     }
                 }
                 Ok(out)
@@ -803,6 +828,144 @@ macro_rules! sql_store {
                             key: row.try_get("key")?,
                             created_at: $crate::store::codec::micros_to_time(row.try_get("created_at")?),
                             intent,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn reset_cursor(&self, name: &str) -> Result<(), $crate::store::StoreError> {
+                sqlx::query($crate::store::sql::RESET_CURSOR.$dialect).bind(name).execute(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn anchored(
+                &self,
+                q: &$crate::store::AnchorQuery,
+            ) -> Result<Vec<$crate::store::Stored>, $crate::store::StoreError> {
+                use $crate::store::imp::json_rows;
+                let sql = match q.anchor {
+                    $crate::store::AnchorColumn::DueDate => $crate::store::sql::ANCHORED_DUE.$dialect,
+                    $crate::store::AnchorColumn::TxnDate => $crate::store::sql::ANCHORED_TXN.$dialect,
+                };
+                let dates: Vec<String> = q.dates.iter().map(ToString::to_string).collect();
+                let (account, id) = q
+                    .after
+                    .as_ref()
+                    .map_or((String::new(), String::new()), |k| (k.account.to_string(), k.id.to_string()));
+                let rows = sqlx::query(sql)
+                    .bind(q.kind.as_str())
+                    .bind(json_rows(&q.statuses)?)
+                    .bind(json_rows(&dates)?)
+                    .bind(account)
+                    .bind(id)
+                    .bind(i64::from(q.limit.max(1)))
+                    .fetch_all(&self.pool)
+                    .await?;
+                Self::decode_all(rows)
+            }
+
+            async fn decided(
+                &self,
+                workflow: invoiceflow_rules::workflow::config::WorkflowKind,
+                keys: &[invoiceflow_rules::RecordKey],
+            ) -> Result<Vec<(invoiceflow_rules::RecordKey, String)>, $crate::store::StoreError> {
+                use sqlx::Row as _;
+                let triples: Vec<[&str; 3]> =
+                    keys.iter().map(|k| [k.kind.as_str(), k.account.as_str(), k.id.as_str()]).collect();
+                let mut out = Vec::new();
+                for chunk in triples.chunks(CHUNK) {
+                    let rows = sqlx::query($crate::store::sql::DECIDED.$dialect)
+                        .bind($crate::store::imp::json_rows(chunk)?)
+                        .bind(workflow.as_str())
+                        .fetch_all(&self.pool)
+                        .await?;
+                    for row in rows {
+                        let kind: String = row.try_get(0)?;
+                        let key = $crate::store::imp::key_of("firing", &kind, row.try_get(1)?, row.try_get(2)?)?;
+                        out.push((key, row.try_get(3)?));
+                    }
+                }
+                Ok(out)
+            }
+
+            async fn save_firings(
+                &self,
+                cursor: Option<(&str, i64)>,
+                firings: &[$crate::store::NewFiring],
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> Result<u64, $crate::store::StoreError> {
+                use $crate::store::imp::{firing_row, json_rows};
+                let mut tx = self.pool.begin().await?;
+                let mut written = std::collections::HashSet::new();
+                for chunk in firings.chunks(CHUNK) {
+                    let rows: Vec<serde_json::Value> = chunk.iter().map(firing_row).collect();
+                    let keys: Vec<String> = sqlx::query_scalar($crate::store::sql::INSERT_FIRINGS.$dialect)
+                        .bind(json_rows(&rows)?)
+                        .bind(now.timestamp_micros())
+                        .fetch_all(&mut *tx)
+                        .await?;
+                    written.extend(keys);
+                }
+                // Only the intents of firings written now: a step already decided under another
+                // key (its date moved) sends nothing again.
+                let intents: Vec<$crate::store::NewIntent> = firings
+                    .iter()
+                    .filter(|f| written.contains(&f.key))
+                    .filter_map(|f| match &f.decision {
+                        $crate::store::FiringDecision::Sent { intents, .. } => Some(intents.iter().cloned()),
+                        $crate::store::FiringDecision::Skipped { .. } => None,
+                    })
+                    .flatten()
+                    .collect();
+                Self::insert_decisions(&mut tx, &intents, &[], now).await?;
+                if let Some((name, through)) = cursor {
+                    sqlx::query($crate::store::sql::SET_CURSOR.$dialect)
+                        .bind(name)
+                        .bind(through)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(written.len() as u64)
+            }
+
+            async fn firings(
+                &self,
+                q: &$crate::store::FiringQuery,
+            ) -> Result<Vec<$crate::store::StoredFiring>, $crate::store::StoreError> {
+                use sqlx::Row as _;
+                use $crate::store::codec::micros_to_time;
+                let corrupt = |reason: String| $crate::store::StoreError::Corrupt { what: "firing".into(), reason };
+                let rows = sqlx::query($crate::store::sql::FIRINGS.$dialect)
+                    .bind(q.workflow.map(|w| w.as_str()))
+                    .bind(q.record.as_ref().map(|k| k.kind.as_str()))
+                    .bind(q.record.as_ref().map(|k| k.account.to_string()))
+                    .bind(q.record.as_ref().map(|k| k.id.to_string()))
+                    .bind(i64::from(q.limit.max(1)))
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter()
+                    .map(|row| {
+                        let workflow: String = row.try_get("workflow")?;
+                        let kind: String = row.try_get("kind")?;
+                        let nominal: String = row.try_get("nominal")?;
+                        Ok($crate::store::StoredFiring {
+                            key: row.try_get("key")?,
+                            workflow: invoiceflow_rules::workflow::config::WorkflowKind::parse(&workflow)
+                                .ok_or_else(|| corrupt(format!("workflow {workflow}")))?,
+                            record: $crate::store::imp::key_of(
+                                "firing",
+                                &kind,
+                                row.try_get("account")?,
+                                row.try_get("record_id")?,
+                            )?,
+                            step: row.try_get("step")?,
+                            nominal: nominal.parse().map_err(|_| corrupt(format!("date {nominal}")))?,
+                            due_at: micros_to_time(row.try_get("due_at")?),
+                            expires_at: row.try_get::<Option<i64>, _>("expires_at")?.map(micros_to_time),
+                            sent: row.try_get("sent")?,
+                            reason: row.try_get("reason")?,
+                            decided_at: micros_to_time(row.try_get("decided_at")?),
                         })
                     })
                     .collect()

@@ -14,6 +14,7 @@ use std::future::Future;
 use chrono::{DateTime, NaiveDate, Utc};
 use invoiceflow_rules::parse::Incoming;
 use invoiceflow_rules::script::{Cause, Intent};
+use invoiceflow_rules::workflow::config::WorkflowKind;
 use invoiceflow_rules::{AccountName, Holder, Property, Record, RecordId, RecordKey, RecordKind};
 use serde::Serialize;
 
@@ -206,6 +207,106 @@ pub struct StoredFailure {
     pub failure: RuleFailure,
 }
 
+/// Which date of a record a reminder workflow counts from, as stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AnchorColumn {
+    /// The due date.
+    DueDate,
+    /// The invoice, bill or payment date.
+    TxnDate,
+}
+
+/// Records that may fall due for a reminder workflow: of one kind, in one of some statuses, with
+/// their anchor date in a set of dates.
+#[derive(Debug, Clone)]
+pub struct AnchorQuery {
+    /// The kind of record.
+    pub kind: RecordKind,
+    /// Only in one of these statuses (the ones a workflow may still act on).
+    pub statuses: Vec<&'static str>,
+    /// Which date.
+    pub anchor: AnchorColumn,
+    /// Its values.
+    pub dates: Vec<NaiveDate>,
+    /// Resume after this key (pages are ordered by account, then id).
+    pub after: Option<RecordKey>,
+    /// Page size.
+    pub limit: u32,
+}
+
+/// A workflow step decided for a record: sent, with the intents it delivers, or skipped, with
+/// why. The ledger holds each (workflow, record, step) once: writing one again adds nothing.
+#[derive(Debug, Clone)]
+pub struct NewFiring {
+    /// Its idempotency key (workflow, record, step, nominal local date).
+    pub key: String,
+    /// The workflow.
+    pub workflow: WorkflowKind,
+    /// The record.
+    pub record: RecordKey,
+    /// The step (`stage-2`, `repeat-1`).
+    pub step: String,
+    /// Its nominal local date.
+    pub nominal: NaiveDate,
+    /// When it fell due, moved into the send window.
+    pub due_at: DateTime<Utc>,
+    /// What was decided.
+    pub decision: FiringDecision,
+}
+
+/// What was decided for a workflow step.
+#[derive(Debug, Clone)]
+pub enum FiringDecision {
+    /// Sent: its intents go to the outbox.
+    Sent {
+        /// Not worth delivering after this (the next step's time, at most 48 hours on).
+        expires_at: Option<DateTime<Utc>>,
+        /// One per action of the stage.
+        intents: Vec<NewIntent>,
+    },
+    /// Skipped: the audit row says why.
+    Skipped {
+        /// Why (no longer qualifies, missed while the engine was down, …).
+        reason: String,
+    },
+}
+
+/// A decided firing, as the ledger holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StoredFiring {
+    /// Its idempotency key.
+    pub key: String,
+    /// The workflow.
+    pub workflow: WorkflowKind,
+    /// The record.
+    pub record: RecordKey,
+    /// The step.
+    pub step: String,
+    /// Its nominal local date.
+    pub nominal: NaiveDate,
+    /// When it fell due.
+    pub due_at: DateTime<Utc>,
+    /// Sent: when its deliveries expire.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Sent, or skipped.
+    pub sent: bool,
+    /// Skipped: why.
+    pub reason: Option<String>,
+    /// When it was decided.
+    pub decided_at: DateTime<Utc>,
+}
+
+/// Which decided firings to list.
+#[derive(Debug, Clone, Default)]
+pub struct FiringQuery {
+    /// Only this workflow's.
+    pub workflow: Option<WorkflowKind>,
+    /// Only this record's.
+    pub record: Option<RecordKey>,
+    /// At most this many.
+    pub limit: u32,
+}
+
 /// Whether a link or unlink changed anything.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LinkChange {
@@ -353,6 +454,33 @@ pub trait Store: Send + Sync {
 
     /// Stored failures, oldest first, filtered like [`Store::intents`].
     fn failures(&self, query: &IntentQuery) -> impl Future<Output = Result<Vec<StoredFailure>, StoreError>> + Send;
+
+    /// Forgets cursor `name` (it stands at 0 again).
+    fn reset_cursor(&self, name: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// A page of the records a reminder workflow may act on (see [`AnchorQuery`]).
+    fn anchored(&self, query: &AnchorQuery) -> impl Future<Output = Result<Vec<Stored>, StoreError>> + Send;
+
+    /// The steps of `workflow` already decided (sent or skipped) for each of `keys`.
+    fn decided(
+        &self,
+        workflow: WorkflowKind,
+        keys: &[RecordKey],
+    ) -> impl Future<Output = Result<Vec<(RecordKey, String)>, StoreError>> + Send;
+
+    /// Writes decided firings to the ledger, with the intents of those sent, and moves cursor
+    /// `cursor` (when given) forward, in one transaction. A firing whose key, or whose workflow,
+    /// record and step, is already in the ledger is not written, nor are its intents. Returns how
+    /// many firings were written.
+    fn save_firings(
+        &self,
+        cursor: Option<(&str, i64)>,
+        firings: &[NewFiring],
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// Decided firings, in the order they were decided.
+    fn firings(&self, query: &FiringQuery) -> impl Future<Output = Result<Vec<StoredFiring>, StoreError>> + Send;
 }
 
 /// The configured backend, chosen by the database URL.

@@ -67,6 +67,7 @@ impl PgStore {
                 .bind(row.id.as_str())
                 .bind(row.status.as_str())
                 .bind(row.due_date.as_deref())
+                .bind(row.txn_date.as_deref())
                 .bind(row.updated_at)
                 .bind(row.currency)
                 .bind(row.body.as_str())

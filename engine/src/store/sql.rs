@@ -59,25 +59,25 @@ dual_sql!(
 );
 /// SQLite's record upsert: one JSON array of `Row` objects. (Binding thousands of `$N`
 /// parameters is quadratic in SQLite, so it is not done there.)
-pub(crate) const SQLITE_UPSERT: &str = "INSERT INTO records (kind, account, id, status, due_date, updated_at, currency, \
-    body, deal_id, contact_id, company_id) \
+pub(crate) const SQLITE_UPSERT: &str = "INSERT INTO records (kind, account, id, status, due_date, txn_date, \
+    updated_at, currency, body, deal_id, contact_id, company_id) \
     SELECT k.value->>'kind', k.value->>'account', k.value->>'id', k.value->>'status', k.value->>'due_date', \
-    CAST(k.value->>'updated_at' AS BIGINT), k.value->>'currency', k.value->>'body', k.value->>'deal_id', \
+    k.value->>'txn_date', CAST(k.value->>'updated_at' AS BIGINT), k.value->>'currency', k.value->>'body', k.value->>'deal_id', \
     k.value->>'contact_id', k.value->>'company_id' FROM jsonb_each($1) k WHERE true \
     ON CONFLICT (kind, account, id) DO UPDATE SET status = excluded.status, due_date = excluded.due_date, \
-    updated_at = excluded.updated_at, currency = excluded.currency, body = excluded.body, deal_id = excluded.deal_id, \
+    txn_date = excluded.txn_date, updated_at = excluded.updated_at, currency = excluded.currency, body = excluded.body, deal_id = excluded.deal_id, \
     contact_id = excluded.contact_id, company_id = excluded.company_id";
 
 /// Parameters per row of [`postgres_upsert`].
-pub(crate) const POSTGRES_ROW_PARAMS: usize = 11;
+pub(crate) const POSTGRES_ROW_PARAMS: usize = 12;
 
 /// PostgreSQL's record upsert of `rows` records, bound as multi-row `VALUES`
 /// ([`POSTGRES_ROW_PARAMS`] parameters a row).
 pub(crate) fn postgres_upsert(rows: usize) -> String {
     use std::fmt::Write as _;
     let mut sql = String::from(
-        "INSERT INTO records (kind, account, id, status, due_date, updated_at, currency, body, deal_id, contact_id, \
-        company_id) VALUES ",
+        "INSERT INTO records (kind, account, id, status, due_date, txn_date, updated_at, currency, body, deal_id, \
+        contact_id, company_id) VALUES ",
     );
     for r in 0..rows {
         sql.push_str(if r > 0 { ",(" } else { "(" });
@@ -88,7 +88,7 @@ pub(crate) fn postgres_upsert(rows: usize) -> String {
     }
     sql.push_str(
         " ON CONFLICT (kind, account, id) DO UPDATE SET status = excluded.status, due_date = excluded.due_date, \
-        updated_at = excluded.updated_at, currency = excluded.currency, body = excluded.body, \
+        txn_date = excluded.txn_date, updated_at = excluded.updated_at, currency = excluded.currency, body = excluded.body, \
         deal_id = excluded.deal_id, contact_id = excluded.contact_id, company_id = excluded.company_id",
     );
     sql
@@ -271,4 +271,55 @@ dual_sql!(
     (SELECT k.value->>0, k.value->>1, k.value->>2 FROM jsonb_each($1) k)",
     postgres: "DELETE FROM enrollments WHERE rule = $2 AND (kind, account, record_id) IN \
     (SELECT k.value->>0, k.value->>1, k.value->>2 FROM jsonb_array_elements(CAST($1 AS jsonb)) k)"
+);
+dual_sql!(
+    /// A page of records of kind `$1` in one of the `$2` statuses (JSON array) whose due date is one
+    /// of `$3` (JSON array of dates), after `($4, $5)`, at most `$6`.
+    ANCHORED_DUE = sqlite: "SELECT kind, status, body FROM records WHERE kind = $1 \
+    AND status IN (SELECT value FROM json_each($2)) AND due_date IN (SELECT value FROM json_each($3)) \
+    AND (account, id) > ($4, $5) ORDER BY account, id LIMIT $6",
+    postgres: "SELECT kind, status, body FROM records WHERE kind = $1 \
+    AND status IN (SELECT jsonb_array_elements_text(CAST($2 AS jsonb))) \
+    AND due_date IN (SELECT jsonb_array_elements_text(CAST($3 AS jsonb))) \
+    AND (account, id) > ($4, $5) ORDER BY account, id LIMIT $6"
+);
+dual_sql!(
+    /// [`ANCHORED_DUE`] by the invoice, bill or payment date.
+    ANCHORED_TXN = sqlite: "SELECT kind, status, body FROM records WHERE kind = $1 \
+    AND status IN (SELECT value FROM json_each($2)) AND txn_date IN (SELECT value FROM json_each($3)) \
+    AND (account, id) > ($4, $5) ORDER BY account, id LIMIT $6",
+    postgres: "SELECT kind, status, body FROM records WHERE kind = $1 \
+    AND status IN (SELECT jsonb_array_elements_text(CAST($2 AS jsonb))) \
+    AND txn_date IN (SELECT jsonb_array_elements_text(CAST($3 AS jsonb))) \
+    AND (account, id) > ($4, $5) ORDER BY account, id LIMIT $6"
+);
+dual_sql!(
+    /// The steps of workflow `$2` already decided for the `[kind, account, record_id]` records.
+    DECIDED = sqlite: "SELECT f.kind, f.account, f.record_id, f.step FROM jsonb_each($1) k JOIN firings f \
+    ON f.workflow = $2 AND f.kind = k.value->>0 AND f.account = k.value->>1 AND f.record_id = k.value->>2",
+    postgres: "SELECT f.kind, f.account, f.record_id, f.step FROM jsonb_array_elements(CAST($1 AS jsonb)) k \
+    CROSS JOIN LATERAL (SELECT kind, account, record_id, step FROM firings WHERE workflow = $2 \
+    AND kind = k.value->>0 AND account = k.value->>1 AND record_id = k.value->>2) f"
+);
+rows_sql!(
+    /// Writes `[key, workflow, kind, account, record_id, step, nominal, due_at, expires_at, sent,
+    /// reason]` firings decided at `$2`, each once (by key, and by workflow, record and step);
+    /// returns the keys written.
+    INSERT_FIRINGS = "INSERT INTO firings (key, workflow, kind, account, record_id, step, nominal, due_at, \
+    expires_at, sent, reason, decided_at) SELECT k.value->>0, k.value->>1, k.value->>2, k.value->>3, k.value->>4, \
+    k.value->>5, k.value->>6, CAST(k.value->>7 AS BIGINT), CAST(k.value->>8 AS BIGINT), \
+    CAST(k.value->>9 AS BOOLEAN), k.value->>10, $2 FROM "
+    ROWS " k WHERE true ON CONFLICT DO NOTHING RETURNING key"
+);
+plain_sql!(
+    /// Decided firings, optionally of workflow `$1` and of record `($2, $3, $4)`, in the order
+    /// they were decided, at most `$5`.
+    FIRINGS = "SELECT key, workflow, kind, account, record_id, step, nominal, due_at, expires_at, sent, reason, \
+    decided_at FROM firings WHERE ($1 IS NULL OR workflow = $1) \
+    AND ($2 IS NULL OR (kind = $2 AND account = $3 AND record_id = $4)) \
+    ORDER BY decided_at, due_at, key LIMIT $5"
+);
+plain_sql!(
+    /// Forgets cursor `$1`.
+    RESET_CURSOR = "DELETE FROM cursors WHERE name = $1"
 );

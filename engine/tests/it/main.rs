@@ -4,4 +4,5 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "test helpers fail loudly on purpose")]
 
 mod cli;
+mod reminders;
 mod store_contract;

@@ -103,6 +103,15 @@ pub enum Cause {
         /// The slot.
         slot: DateTime<Utc>,
     },
+    /// A step of a reminder workflow fell due.
+    Workflow {
+        /// The step (`stage-2`, `repeat-1`).
+        step: String,
+        /// Its nominal local date (what its key says).
+        nominal: NaiveDate,
+        /// When it fell due, moved into the send window.
+        due: DateTime<Utc>,
+    },
     /// Evaluated by hand (`invoiceflow explain`).
     Manual,
 }

@@ -144,7 +144,8 @@ pub struct Stage {
 }
 
 impl Stage {
-    fn new(days: i32, channels: Vec<Channel>) -> Self {
+    /// A stage `days` from the anchor date, to `channels`, with the built-in templates.
+    pub fn new(days: i32, channels: Vec<Channel>) -> Self {
         Self { days, channels, subject: None, body: None }
     }
 }

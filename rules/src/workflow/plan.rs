@@ -231,6 +231,67 @@ pub fn firings_between(
     Ok(out)
 }
 
+/// How many days a send window can move a firing later: a stage nominally due that many days
+/// before a period may still fire in it.
+pub const WINDOW_REACH_DAYS: i64 = 8;
+
+/// The firings of [`firings`] that fall due after `after` and up to `through` (once moved into the
+/// send window). This is the one timing function of the running engine's passes and of
+/// `invoiceflow simulate`.
+///
+/// # Errors
+/// [`Skip::WrongKind`] or [`Skip::NoDate`].
+pub fn due_between(
+    kind: WorkflowKind,
+    config: &WorkflowConfig,
+    subject: &Subject,
+    zone: Tz,
+    after: DateTime<Utc>,
+    through: DateTime<Utc>,
+) -> Result<Vec<Firing>, Skip> {
+    let first = after.with_timezone(&zone).date_naive() - chrono::Duration::days(WINDOW_REACH_DAYS);
+    let last = through.with_timezone(&zone).date_naive();
+    let mut plan = firings_between(kind, config, subject, zone, first, last)?;
+    plan.retain(|f| f.at.is_some_and(|at| at > after && at <= through));
+    Ok(plan)
+}
+
+/// The nominal dates, in `zone`, whose firings fall due after `after` and up to `through`: a
+/// firing's time depends on its date, the send time and the window, never on the record.
+pub fn nominal_dates(
+    config: &WorkflowConfig,
+    zone: Tz,
+    after: DateTime<Utc>,
+    through: DateTime<Utc>,
+) -> Vec<NaiveDate> {
+    let first = after.with_timezone(&zone).date_naive() - chrono::Duration::days(WINDOW_REACH_DAYS);
+    let last = through.with_timezone(&zone).date_naive();
+    first
+        .iter_days()
+        .take_while(|d| *d <= last)
+        .filter(|d| {
+            config
+                .window
+                .next_open(zone, local_instant(zone, *d, config.send_time))
+                .is_some_and(|at| at > after && at <= through)
+        })
+        .collect()
+}
+
+/// The anchor dates (due, invoice or payment dates) of the records with a step on one of the
+/// `nominal` dates: what the store is asked for, so that a pass reads only the records due.
+pub fn anchor_dates(config: &WorkflowConfig, nominal: &[NaiveDate]) -> Vec<NaiveDate> {
+    let mut offsets: Vec<i64> = config.stages.iter().map(|s| i64::from(s.days)).collect();
+    if let (Some(repeat), Some(last)) = (config.repeat, offsets.iter().max().copied()) {
+        offsets.extend((1..=repeat.max).map(|r| last + i64::from(repeat.every_days * r)));
+    }
+    let mut dates: Vec<NaiveDate> =
+        nominal.iter().flat_map(|n| offsets.iter().map(move |o| *n - chrono::Duration::days(*o))).collect();
+    dates.sort_unstable();
+    dates.dedup();
+    dates
+}
+
 #[cfg(test)]
 mod tests {
     use chrono_tz::America::New_York;
@@ -369,12 +430,12 @@ pub fn catch_up<'a>(policy: super::config::CatchUp, missed: &'a [Firing], now: D
     decision
 }
 
-/// When a delivery of `firing` stops being worth sending: the next firing's time, at most 48 hours
-/// after it was due (a late reminder is worse than none).
-pub fn expiry(firing: &Firing, next: Option<&Firing>) -> Option<DateTime<Utc>> {
-    let at = firing.at?;
-    let cap = at + chrono::Duration::hours(48);
-    Some(next.and_then(|n| n.at).map_or(cap, |n| n.min(cap)))
+/// When a delivery of `firing`, sent at `sent`, stops being worth sending: the next firing's
+/// time, at most 48 hours after it was due or caught up (a late reminder is worse than none).
+pub fn expiry(firing: &Firing, next: Option<&Firing>, sent: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let from = firing.at?.max(sent);
+    let cap = from + chrono::Duration::hours(48);
+    Some(next.and_then(|n| n.at).filter(|n| *n > from).map_or(cap, |n| n.min(cap)))
 }
 
 #[cfg(test)]
@@ -471,8 +532,12 @@ mod time_tests {
     #[test]
     fn a_delivery_expires_at_the_next_stage_or_after_48_hours() {
         let f = missed();
-        assert_eq!(expiry(&f[0], Some(&f[1])), f[1].at);
-        assert_eq!(expiry(&f[2], None), f[2].at.map(|t| t + chrono::Duration::hours(48)));
+        let at = |i: usize| f[i].at.unwrap();
+        assert_eq!(expiry(&f[0], Some(&f[1]), at(0)), f[1].at);
+        assert_eq!(expiry(&f[2], None, at(2)), Some(at(2) + chrono::Duration::hours(48)));
+        // Caught up two days late: counted from then, and the next step, already past, is ignored.
+        let late = at(2) + chrono::Duration::hours(49);
+        assert_eq!(expiry(&f[0], Some(&f[1]), late), Some(late + chrono::Duration::hours(48)));
     }
 }
 
