@@ -2,7 +2,8 @@
 //! imported into SQLite (not timed), then `invoiceflow simulate` over 90 days timed as a child
 //! process, its timeline written to a file; prints firings/s, wall time and peak resident memory.
 //!
-//! Run: `cargo bench -p invoiceflow --bench simulate` (`BENCH_RECORDS=N` for another count).
+//! Run: `cargo bench -p invoiceflow --bench simulate` (`BENCH_RECORDS=N` for another count;
+//! `BENCH_KEEP=DIR` keeps the database and configuration in DIR, to profile the command again).
 //! Targets on a 2-core machine: ≤ 5 s wall, peak RSS ≤ 500 MB.
 
 use std::time::Instant;
@@ -18,18 +19,23 @@ fn main() {
         Ok(d) => d,
         Err(e) => return println!("cannot create a temporary directory: {e}"),
     };
-    let file = dir.path().join("records.jsonl");
+    let kept = std::env::var_os("BENCH_KEEP").map(std::path::PathBuf::from);
+    let dir_path = kept.clone().unwrap_or_else(|| dir.path().to_path_buf());
+    if let Err(e) = std::fs::create_dir_all(&dir_path) {
+        return println!("cannot create {}: {e}", dir_path.display());
+    }
+    let file = dir_path.join("records.jsonl");
     let started = Instant::now();
     if let Err(e) = common::generate(&file, count) {
         return println!("cannot generate records: {e}");
     }
     println!("generated {count} canonical invoices in {:.1} s", started.elapsed().as_secs_f64());
-    let config = dir.path().join("invoiceflow.toml");
+    let config = dir_path.join("invoiceflow.toml");
     let settings = format!(
         "database_url = \"sqlite://{}\"\n[company]\ntime_zone = \"America/New_York\"\n\
          [workflows.payment_due]\nenabled = true\n[workflows.vendor_payment]\nenabled = true\n\
          [workflows.bank_deposit]\nenabled = true\n[workflows.unsent_invoice]\nenabled = true\n",
-        dir.path().join("bench.db").display()
+        dir_path.join("bench.db").display()
     );
     if let Err(e) = std::fs::write(&config, settings) {
         return println!("cannot write the configuration: {e}");
@@ -40,7 +46,7 @@ fn main() {
         Ok(run) => println!("imported in {:.1} s ({})", run.seconds, run.stdout),
         Err(e) => return println!("import FAILED: {e}"),
     }
-    let timeline = dir.path().join("timeline.jsonl");
+    let timeline = dir_path.join("timeline.jsonl");
     let args = [
         "--config",
         &config,

@@ -9,11 +9,12 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use invoiceflow::store::{
-    Calendar, EventQuery, IntentQuery, InvoiceQuery, LinkChange, Moment, NewIntent, PgStore, RuleFailure, SqliteStore,
-    Store, Stored, Writer,
+    AnchorColumn, AnchorQuery, Calendar, EventQuery, FiringDecision, FiringQuery, IntentQuery, InvoiceQuery,
+    LinkChange, Moment, NewFiring, NewIntent, PgStore, RuleFailure, SqliteStore, Store, Stored, StoredFiring, Writer,
 };
 use invoiceflow_rules::parse::{Incoming, Item, ParseContext, parse_value};
 use invoiceflow_rules::script::{Action, Cause, Intent};
+use invoiceflow_rules::workflow::config::WorkflowKind;
 use invoiceflow_rules::{
     AccountName, Currency, Holder, HolderId, HolderKind, Property, RecordId, RecordKey, RecordKind,
 };
@@ -601,6 +602,377 @@ async fn failures_are_listed_with_their_fields<S: Store>(s: &S) {
     assert_eq!(s.failures(&query(None, None, 0, 1)).await.unwrap().len(), 1);
 }
 
+fn bill(id: &str, due_date: &str) -> serde_json::Value {
+    json!({"type": "bill", "id": id, "number": format!("B{id}"), "vendor": "Hall Properties", "amount": "900.00",
+        "balance": "900.00", "currency": "USD", "txn_date": "2026-10-01", "due_date": due_date,
+        "updated_at": "2026-11-01T10:00:00Z"})
+}
+
+/// Invoice `id` of company `account`, dated `txn_date`, due `due_date`, with `balance` of 150.00 left.
+fn dated_invoice(account: &str, id: &str, balance: &str, txn_date: &str, due_date: &str) -> serde_json::Value {
+    let mut v = invoice(id, balance, "2026-11-01T10:00:00Z");
+    v["account"] = json!(account);
+    v["txn_date"] = json!(txn_date);
+    v["due_date"] = json!(due_date);
+    v
+}
+
+/// The statuses a payment reminder may still act on.
+const OPEN: [&str; 4] = ["awaiting_send", "sent", "partially_paid", "overdue"];
+
+fn anchor_query(anchor: AnchorColumn, statuses: &[&'static str], dates: &[&str]) -> AnchorQuery {
+    AnchorQuery {
+        kind: RecordKind::Invoice,
+        statuses: statuses.to_vec(),
+        anchor,
+        dates: dates.iter().map(|d| day(d)).collect(),
+        after: None,
+        limit: 100,
+    }
+}
+
+/// A stored record as `account/id`.
+fn id_of(r: &Stored) -> String {
+    format!("{}/{}", r.record.key().account, r.record.key().id)
+}
+
+/// The `account/id` of each record `anchored` returns, in its order.
+async fn anchored_ids<S: Store>(s: &S, q: &AnchorQuery) -> Vec<String> {
+    s.anchored(q).await.unwrap().iter().map(id_of).collect()
+}
+
+async fn anchored_finds_records_by_due_or_txn_date_and_status<S: Store>(s: &S) {
+    let mut unsent = dated_invoice("acme", "5", "150.00", "2026-10-01", "2026-11-27");
+    unsent["email_status"] = json!("NotSet");
+    let batch = [
+        dated_invoice("acme", "1", "150.00", "2026-10-01", "2026-11-20"),
+        dated_invoice("acme", "2", "50.00", "2026-10-05", "2026-11-20"),
+        dated_invoice("acme", "3", "0.00", "2026-10-01", "2026-11-20"),
+        dated_invoice("acme", "4", "150.00", "2026-10-01", "2026-11-25"),
+        unsent,
+        dated_invoice("other", "0", "150.00", "2026-10-01", "2026-11-20"),
+        bill("1", "2026-11-20"),
+    ];
+    apply(s, "2026-11-10", "2026-11-10T12:00:00Z", &batch).await;
+    let statuses: Vec<(String, String)> = s
+        .invoices(&InvoiceQuery { limit: 100, ..Default::default() })
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.record.key().id.to_string(), r.status))
+        .collect();
+    let expected = [("1", "sent"), ("2", "partially_paid"), ("3", "paid"), ("4", "sent"), ("5", "awaiting_send")];
+    for (id, status) in expected {
+        assert!(statuses.contains(&(id.to_owned(), status.to_owned())), "{id} is {status}: {statuses:?}");
+    }
+
+    let due = |statuses: &[&'static str], dates: &[&str]| anchor_query(AnchorColumn::DueDate, statuses, dates);
+    let txn = |statuses: &[&'static str], dates: &[&str]| anchor_query(AnchorColumn::TxnDate, statuses, dates);
+    assert_eq!(
+        anchored_ids(s, &due(&OPEN, &["2026-11-20"])).await,
+        ["acme/1", "acme/2", "other/0"],
+        "the paid invoice and the bill are left out; ordered by company, then id"
+    );
+    assert_eq!(anchored_ids(s, &due(&["paid"], &["2026-11-20"])).await, ["acme/3"]);
+    assert_eq!(anchored_ids(s, &due(&["sent"], &["2026-11-20", "2026-11-25"])).await, ["acme/1", "acme/4", "other/0"]);
+    assert_eq!(
+        anchored_ids(s, &due(&["partially_paid", "awaiting_send"], &["2026-11-20", "2026-11-27"])).await,
+        ["acme/2", "acme/5"]
+    );
+    assert!(anchored_ids(s, &due(&OPEN, &["2026-11-21"])).await.is_empty(), "no invoice is due that day");
+    assert!(anchored_ids(s, &due(&OPEN, &["2026-10-01"])).await.is_empty(), "a txn date is not a due date");
+    assert!(anchored_ids(s, &due(&OPEN, &[])).await.is_empty());
+    assert!(anchored_ids(s, &due(&[], &["2026-11-20"])).await.is_empty());
+    assert_eq!(anchored_ids(s, &txn(&OPEN, &["2026-10-01"])).await, ["acme/1", "acme/4", "acme/5", "other/0"]);
+    assert_eq!(anchored_ids(s, &txn(&OPEN, &["2026-10-05"])).await, ["acme/2"]);
+    assert_eq!(anchored_ids(s, &txn(&["paid"], &["2026-10-01", "2026-10-05"])).await, ["acme/3"]);
+    assert!(anchored_ids(s, &txn(&OPEN, &["2026-11-20"])).await.is_empty(), "a due date is not a txn date");
+    let bills = AnchorQuery { kind: RecordKind::Bill, ..due(&["open"], &["2026-11-20"]) };
+    assert_eq!(anchored_ids(s, &bills).await, ["acme/1"], "of one kind only");
+    assert!(anchored_ids(s, &due(&["open"], &["2026-11-20"])).await.is_empty(), "a bill is not an invoice");
+
+    // Pages of two continue after the last key and give every match once, in key order.
+    let mut q = AnchorQuery { limit: 2, ..due(&OPEN, &["2026-11-20", "2026-11-25", "2026-11-27"]) };
+    let mut pages = Vec::new();
+    loop {
+        let page = s.anchored(&q).await.unwrap();
+        let Some(last) = page.last() else { break };
+        q.after = Some(last.record.key().clone());
+        pages.push(page.iter().map(id_of).collect::<Vec<_>>());
+    }
+    assert_eq!(pages, [vec!["acme/1", "acme/2"], vec!["acme/4", "acme/5"], vec!["other/0"]]);
+
+    // An update moves the record to its new dates and status.
+    let mut moved = dated_invoice("acme", "4", "100.00", "2026-10-09", "2026-11-30");
+    moved["updated_at"] = json!("2026-11-02T10:00:00Z");
+    apply(s, "2026-11-10", "2026-11-10T13:00:00Z", &[moved]).await;
+    assert!(anchored_ids(s, &due(&OPEN, &["2026-11-25"])).await.is_empty(), "no longer due that day");
+    assert_eq!(anchored_ids(s, &due(&["partially_paid"], &["2026-11-30"])).await, ["acme/4"]);
+    assert_eq!(anchored_ids(s, &txn(&OPEN, &["2026-10-01"])).await, ["acme/1", "acme/5", "other/0"]);
+    assert_eq!(anchored_ids(s, &txn(&OPEN, &["2026-10-09"])).await, ["acme/4"]);
+
+    // A status that time changed (overdue after the due date) is the one filtered on.
+    let cal = Fixed(day("2026-11-21"));
+    s.refresh(&Moment { now: at("2026-11-21T06:00:00Z"), calendar: &cal }).await.unwrap();
+    assert!(anchored_ids(s, &due(&["sent", "partially_paid"], &["2026-11-20"])).await.is_empty());
+    assert_eq!(anchored_ids(s, &due(&["overdue"], &["2026-11-20"])).await, ["acme/1", "acme/2", "other/0"]);
+    assert_eq!(anchored_ids(s, &due(&["paid"], &["2026-11-20"])).await, ["acme/3"], "a paid invoice stays paid");
+}
+
+/// The idempotency key of a payment reminder step.
+fn firing_key(id: &str, step: &str, nominal: &str) -> String {
+    format!("workflow:payment_due:{}:{step}:{nominal}", key(RecordKind::Invoice, id))
+}
+
+/// An intent a payment reminder step sends about invoice `id`: an email saying `text`.
+fn reminder(firing: &str, n: usize, id: &str, step: &str, nominal: &str, text: &str) -> NewIntent {
+    NewIntent {
+        key: format!("{firing}:{n}"),
+        intent: Intent {
+            rule: "workflow:payment_due".to_owned(),
+            version: "5f1c2a9e0b7d".to_owned(),
+            cause: Cause::Workflow {
+                step: step.to_owned(),
+                nominal: day(nominal),
+                due: at(&format!("{nominal}T09:00:00Z")),
+            },
+            record: key(RecordKind::Invoice, id),
+            seen: serde_json::from_value(json!({"status": "sent", "balance": "150.00", "amount": "150.00"})).unwrap(),
+            action: Action::Email {
+                to: vec!["amy@example.com".to_owned()],
+                cc: Vec::new(),
+                subject: format!("Invoice N{id}"),
+                text: text.to_owned(),
+                html: None,
+            },
+        },
+    }
+}
+
+/// A firing of `workflow`'s step `step` for invoice `id`, due at 09:00 UTC on `nominal`.
+fn firing(
+    workflow: WorkflowKind,
+    key_: &str,
+    id: &str,
+    step: &str,
+    nominal: &str,
+    decision: FiringDecision,
+) -> NewFiring {
+    NewFiring {
+        key: key_.to_owned(),
+        workflow,
+        record: key(RecordKind::Invoice, id),
+        step: step.to_owned(),
+        nominal: day(nominal),
+        due_at: at(&format!("{nominal}T09:00:00Z")),
+        decision,
+    }
+}
+
+/// The keys of the stored intents, oldest first.
+async fn intent_keys<S: Store>(s: &S) -> Vec<String> {
+    s.intents(&all_intents()).await.unwrap().into_iter().map(|i| i.key).collect()
+}
+
+fn all_firings() -> FiringQuery {
+    FiringQuery { limit: 1000, ..Default::default() }
+}
+
+async fn a_firing_is_written_once_per_key_and_per_step<S: Store>(s: &S) {
+    use WorkflowKind::{PaymentDue, UnsentInvoice, VendorPayment};
+    let k1 = firing_key("1", "stage-1", "2026-11-17");
+    let first_intents = vec![
+        reminder(&k1, 0, "1", "stage-1", "2026-11-17", "due soon"),
+        reminder(&k1, 1, "1", "stage-1", "2026-11-17", "copy"),
+    ];
+    let sent = |expires_at: Option<&str>, intents: Vec<NewIntent>| FiringDecision::Sent {
+        expires_at: expires_at.map(at),
+        intents,
+    };
+    let first =
+        firing(PaymentDue, &k1, "1", "stage-1", "2026-11-17", sent(Some("2026-11-19T09:00:00Z"), first_intents));
+    let t1 = at("2026-11-17T09:00:05Z");
+    assert_eq!(s.save_firings(None, std::slice::from_ref(&first), t1).await.unwrap(), 1);
+    assert_eq!(intent_keys(s).await, [format!("{k1}:0"), format!("{k1}:1")]);
+    let stored = s.intents(&all_intents()).await.unwrap();
+    assert_eq!(
+        stored[0].intent.cause,
+        Cause::Workflow { step: "stage-1".to_owned(), nominal: day("2026-11-17"), due: at("2026-11-17T09:00:00Z") }
+    );
+    assert_eq!(stored[0].created_at, t1);
+
+    // The same firing again adds nothing.
+    assert_eq!(s.save_firings(None, std::slice::from_ref(&first), at("2026-11-17T10:00:00Z")).await.unwrap(), 0);
+    assert_eq!(intent_keys(s).await.len(), 2, "no intent twice");
+
+    // The same step under another key (the due date moved) is not written, nor are its intents.
+    let k1_moved = firing_key("1", "stage-1", "2026-11-20");
+    let moved = firing(
+        PaymentDue,
+        &k1_moved,
+        "1",
+        "stage-1",
+        "2026-11-20",
+        sent(Some("2026-11-22T09:00:00Z"), vec![reminder(&k1_moved, 0, "1", "stage-1", "2026-11-20", "again")]),
+    );
+    assert_eq!(s.save_firings(None, &[moved], at("2026-11-20T09:00:05Z")).await.unwrap(), 0);
+    assert_eq!(intent_keys(s).await, [format!("{k1}:0"), format!("{k1}:1")], "the moved step sends nothing");
+
+    // Another step is written.
+    let k2 = firing_key("1", "stage-2", "2026-11-27");
+    let second = firing(
+        PaymentDue,
+        &k2,
+        "1",
+        "stage-2",
+        "2026-11-27",
+        sent(Some("2026-11-29T09:00:00Z"), vec![reminder(&k2, 0, "1", "stage-2", "2026-11-27", "overdue")]),
+    );
+    let t2 = at("2026-11-27T09:00:05Z");
+    assert_eq!(s.save_firings(None, std::slice::from_ref(&second), t2).await.unwrap(), 1);
+    assert_eq!(intent_keys(s).await, [format!("{k1}:0"), format!("{k1}:1"), format!("{k2}:0")]);
+
+    // A skipped step keeps its reason and sends nothing.
+    let k3 = firing_key("2", "stage-1", "2026-11-17");
+    let reason = "missed while the engine was down — \"caught up\" late".to_owned();
+    let skipped =
+        firing(PaymentDue, &k3, "2", "stage-1", "2026-11-17", FiringDecision::Skipped { reason: reason.clone() });
+    let t3 = at("2026-11-28T08:00:00Z");
+    assert_eq!(s.save_firings(None, std::slice::from_ref(&skipped), t3).await.unwrap(), 1);
+    assert_eq!(intent_keys(s).await.len(), 3);
+
+    // The same step name of another workflow is another step.
+    let k4 = "workflow:unsent_invoice:invoice acme/1:stage-1:2026-11-17".to_owned();
+    let unsent = firing(UnsentInvoice, &k4, "1", "stage-1", "2026-11-17", sent(None, Vec::new()));
+    let t4 = at("2026-11-28T09:00:00Z");
+    assert_eq!(s.save_firings(None, std::slice::from_ref(&unsent), t4).await.unwrap(), 1);
+
+    // In one call: an old firing, a new one, and the new one's step again under another key.
+    let k5 = firing_key("3", "stage-1", "2026-11-17");
+    let k5_moved = firing_key("3", "stage-1", "2026-11-18");
+    let new = firing(
+        PaymentDue,
+        &k5,
+        "3",
+        "stage-1",
+        "2026-11-17",
+        sent(Some("2026-11-19T09:00:00Z"), vec![reminder(&k5, 0, "3", "stage-1", "2026-11-17", "three")]),
+    );
+    let twin = firing(
+        PaymentDue,
+        &k5_moved,
+        "3",
+        "stage-1",
+        "2026-11-18",
+        sent(Some("2026-11-20T09:00:00Z"), vec![reminder(&k5_moved, 0, "3", "stage-1", "2026-11-18", "twin")]),
+    );
+    let t5 = at("2026-11-29T09:00:00Z");
+    assert_eq!(s.save_firings(None, &[first.clone(), new, twin], t5).await.unwrap(), 1);
+    assert_eq!(intent_keys(s).await, [format!("{k1}:0"), format!("{k1}:1"), format!("{k2}:0"), format!("{k5}:0")]);
+
+    // `decided` lists the steps of one workflow for the records asked about.
+    let (i1, i2, i3) = (key(RecordKind::Invoice, "1"), key(RecordKind::Invoice, "2"), key(RecordKind::Invoice, "3"));
+    let mut steps = s.decided(PaymentDue, &[i1.clone(), i2.clone(), key(RecordKind::Invoice, "9")]).await.unwrap();
+    steps.sort();
+    assert_eq!(
+        steps,
+        [(i1.clone(), "stage-1".to_owned()), (i1.clone(), "stage-2".to_owned()), (i2.clone(), "stage-1".to_owned())]
+    );
+    assert_eq!(s.decided(PaymentDue, std::slice::from_ref(&i3)).await.unwrap(), [(i3.clone(), "stage-1".to_owned())]);
+    assert_eq!(
+        s.decided(UnsentInvoice, &[i1.clone(), i2.clone()]).await.unwrap(),
+        [(i1.clone(), "stage-1".to_owned())]
+    );
+    assert!(s.decided(VendorPayment, &[i1.clone(), i2.clone()]).await.unwrap().is_empty());
+    assert!(s.decided(PaymentDue, &[key(RecordKind::Bill, "1")]).await.unwrap().is_empty(), "a bill is not an invoice");
+    assert!(s.decided(PaymentDue, &[]).await.unwrap().is_empty());
+
+    // `firings` gives them back as saved, in the order they were decided.
+    let stored = |key_: &str,
+                  workflow,
+                  id: &str,
+                  step: &str,
+                  nominal: &str,
+                  expires_at: Option<&str>,
+                  reason: Option<&str>,
+                  decided_at| StoredFiring {
+        key: key_.to_owned(),
+        workflow,
+        record: key(RecordKind::Invoice, id),
+        step: step.to_owned(),
+        nominal: day(nominal),
+        due_at: at(&format!("{nominal}T09:00:00Z")),
+        expires_at: expires_at.map(at),
+        sent: reason.is_none(),
+        reason: reason.map(str::to_owned),
+        decided_at,
+    };
+    let expected = vec![
+        stored(&k1, PaymentDue, "1", "stage-1", "2026-11-17", Some("2026-11-19T09:00:00Z"), None, t1),
+        stored(&k2, PaymentDue, "1", "stage-2", "2026-11-27", Some("2026-11-29T09:00:00Z"), None, t2),
+        stored(&k3, PaymentDue, "2", "stage-1", "2026-11-17", None, Some(&reason), t3),
+        stored(&k4, UnsentInvoice, "1", "stage-1", "2026-11-17", None, None, t4),
+        stored(&k5, PaymentDue, "3", "stage-1", "2026-11-17", Some("2026-11-19T09:00:00Z"), None, t5),
+    ];
+    assert_eq!(s.firings(&all_firings()).await.unwrap(), expected);
+    let keys =
+        |q: FiringQuery| async move { s.firings(&q).await.unwrap().into_iter().map(|f| f.key).collect::<Vec<_>>() };
+    assert_eq!(
+        keys(FiringQuery { workflow: Some(PaymentDue), ..all_firings() }).await,
+        [k1.as_str(), k2.as_str(), k3.as_str(), k5.as_str()]
+    );
+    assert_eq!(keys(FiringQuery { workflow: Some(UnsentInvoice), ..all_firings() }).await, [k4.as_str()]);
+    assert!(keys(FiringQuery { workflow: Some(VendorPayment), ..all_firings() }).await.is_empty());
+    assert_eq!(
+        keys(FiringQuery { record: Some(i1.clone()), ..all_firings() }).await,
+        [k1.as_str(), k2.as_str(), k4.as_str()]
+    );
+    assert_eq!(keys(FiringQuery { record: Some(i2.clone()), ..all_firings() }).await, [k3.as_str()]);
+    assert_eq!(
+        keys(FiringQuery { workflow: Some(UnsentInvoice), record: Some(i1.clone()), ..all_firings() }).await,
+        [k4.as_str()]
+    );
+    assert!(keys(FiringQuery { workflow: Some(UnsentInvoice), record: Some(i2), ..all_firings() }).await.is_empty());
+    assert!(keys(FiringQuery { record: Some(key(RecordKind::Bill, "1")), ..all_firings() }).await.is_empty());
+    assert_eq!(keys(FiringQuery { limit: 2, ..all_firings() }).await, [k1.as_str(), k2.as_str()]);
+}
+
+async fn save_firings_moves_the_cursor_and_reset_forgets_it<S: Store>(s: &S) {
+    let name = "workflow:payment_due";
+    let now = at("2026-11-26T17:00:00Z");
+    s.save_evaluations("rules", 7, &[], &[], now).await.unwrap();
+    assert_eq!(s.cursor(name).await.unwrap(), 0, "0 before its first move");
+    assert_eq!(s.save_firings(Some((name, 20)), &[], now).await.unwrap(), 0);
+    assert_eq!(s.cursor(name).await.unwrap(), 20);
+    let k = firing_key("1", "stage-1", "2026-11-17");
+    let skipped = firing(
+        WorkflowKind::PaymentDue,
+        &k,
+        "1",
+        "stage-1",
+        "2026-11-17",
+        FiringDecision::Skipped { reason: "paid".to_owned() },
+    );
+    assert_eq!(s.save_firings(Some((name, 30)), std::slice::from_ref(&skipped), now).await.unwrap(), 1);
+    assert_eq!(s.cursor(name).await.unwrap(), 30, "with firings too");
+    assert_eq!(s.save_firings(Some((name, 10)), &[], now).await.unwrap(), 0);
+    assert_eq!(s.cursor(name).await.unwrap(), 30, "never back");
+    s.save_firings(None, &[], now).await.unwrap();
+    assert_eq!(s.cursor(name).await.unwrap(), 30, "no cursor given, none moved");
+    assert_eq!(s.cursor("rules").await.unwrap(), 7, "each cursor is its own");
+
+    s.reset_cursor(name).await.unwrap();
+    assert_eq!(s.cursor(name).await.unwrap(), 0, "forgotten");
+    assert_eq!(s.cursor("rules").await.unwrap(), 7, "only that one");
+    let decided = s.decided(WorkflowKind::PaymentDue, &[key(RecordKind::Invoice, "1")]).await.unwrap();
+    assert_eq!(decided, [(key(RecordKind::Invoice, "1"), "stage-1".to_owned())], "the ledger is kept");
+    s.reset_cursor(name).await.unwrap();
+    s.reset_cursor("never-moved").await.unwrap();
+    assert_eq!(s.cursor(name).await.unwrap(), 0, "resetting twice, or an unknown cursor, is harmless");
+    assert_eq!(s.save_firings(Some((name, 5)), std::slice::from_ref(&skipped), now).await.unwrap(), 0);
+    assert_eq!(s.cursor(name).await.unwrap(), 5, "from 0 again, a firing already decided still moves the cursor");
+}
+
 // ---- the two backends --------------------------------------------------------------------------
 
 async fn sqlite() -> (tempfile::TempDir, SqliteStore) {
@@ -701,4 +1073,7 @@ contract!(
     last_event_seq_follows_the_events,
     records_returns_the_stored_ones_and_skips_unknown_keys,
     failures_are_listed_with_their_fields,
+    anchored_finds_records_by_due_or_txn_date_and_status,
+    a_firing_is_written_once_per_key_and_per_step,
+    save_firings_moves_the_cursor_and_reset_forgets_it,
 );
