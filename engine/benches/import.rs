@@ -14,7 +14,7 @@ use common::{Run, generate};
 
 fn import(database: &str, file: &Path) -> Result<Run, String> {
     let file = file.to_string_lossy();
-    common::run(&["--database", database, "--now", "2026-11-25", "import", &file], None)
+    common::run(&["--database", database, "--now", "2026-11-25", "import", &file], common::Out::Capture)
 }
 
 fn report(backend: &str, pass: &str, count: u64, run: &Run) {

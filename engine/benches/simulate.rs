@@ -1,6 +1,6 @@
 //! Simulate benchmark: 1,000,000 generated invoices with the four reminder workflows switched on,
 //! imported into SQLite (not timed), then `invoiceflow simulate` over 90 days timed as a child
-//! process, its timeline written to a file; prints firings/s, wall time and peak resident memory.
+//! process, its timeline read through a pipe; prints firings/s, wall time and peak resident memory.
 //!
 //! Run: `cargo bench -p invoiceflow --bench simulate` (`BENCH_RECORDS=N` for another count;
 //! `BENCH_KEEP=DIR` keeps the database and configuration in DIR, to profile the command again).
@@ -42,11 +42,10 @@ fn main() {
     }
     let config = config.to_string_lossy().into_owned();
     let records = file.to_string_lossy().into_owned();
-    match common::run(&["--config", &config, "--now", "2026-06-01", "import", &records], None) {
+    match common::run(&["--config", &config, "--now", "2026-06-01", "import", &records], common::Out::Capture) {
         Ok(run) => println!("imported in {:.1} s ({})", run.seconds, run.stdout),
         Err(e) => return println!("import FAILED: {e}"),
     }
-    let timeline = dir_path.join("timeline.jsonl");
     let args = [
         "--config",
         &config,
@@ -59,9 +58,10 @@ fn main() {
         "2026-08-29",
         "--json",
     ];
-    match common::run(&args, Some(&timeline)) {
+    // The timeline is read through a pipe and its lines counted, as a consumer would read it.
+    match common::run(&args, common::Out::CountLines) {
         Ok(run) => {
-            let firings = std::fs::read_to_string(&timeline).map_or(0, |t| t.lines().count());
+            let firings = run.lines;
             println!(
                 "simulate   90 days  {count:>9} invoices  {firings:>9} firings  {:>6.2} s  {:>9.0} firings/s  peak RSS {:>6.1} MB",
                 run.seconds,

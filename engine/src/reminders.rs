@@ -64,6 +64,34 @@ pub fn scope(kind: WorkflowKind) -> (RecordKind, Vec<&'static str>) {
     }
 }
 
+/// The store queries for the records of workflow `kind` whose anchor date is one of `dates`: one
+/// per date and status it may still act on, `limit` records a page.
+pub fn anchor_queries(
+    kind: WorkflowKind,
+    config: &WorkflowConfig,
+    dates: &[NaiveDate],
+    limit: u32,
+) -> Vec<AnchorQuery> {
+    let (record_kind, statuses) = scope(kind);
+    let anchor = match config.anchor {
+        Anchor::DueDate => AnchorColumn::DueDate,
+        Anchor::InvoiceDate | Anchor::PaymentDate => AnchorColumn::TxnDate,
+    };
+    dates
+        .iter()
+        .flat_map(|date| {
+            statuses.iter().map(move |status| AnchorQuery {
+                kind: record_kind,
+                status,
+                anchor,
+                date: *date,
+                after: None,
+                limit,
+            })
+        })
+        .collect()
+}
+
 /// A workflow's settings version: a hash of them, as intents carry a rule file's.
 fn version(config: &WorkflowConfig) -> String {
     invoiceflow_rules::script::def::content_hash(&serde_json::to_string(config).unwrap_or_default())
@@ -120,51 +148,89 @@ async fn pass_zone<S: Store>(
     if nominal.is_empty() {
         return Ok(decided);
     }
-    let (record_kind, statuses) = scope(kind);
-    let mut query = AnchorQuery {
-        kind: record_kind,
-        statuses,
-        anchor: match config.anchor {
-            Anchor::DueDate => AnchorColumn::DueDate,
-            Anchor::InvoiceDate | Anchor::PaymentDate => AnchorColumn::TxnDate,
-        },
-        dates: plan::anchor_dates(config, &nominal),
-        after: None,
-        limit: PAGE,
+    let page_of = PageContext {
+        kind,
+        config,
+        clock,
+        zone,
+        placement: plan::Placement::for_period(config, zone, after, now),
+        today: clock.now.today(zone),
+        after,
+        now,
+        version: version(config),
     };
-    let today = clock.now.today(zone);
-    let version = version(config);
-    loop {
-        let page = store.anchored(&query).await?;
-        let Some(last) = page.last() else { break };
-        query.after = Some(last.record.key().clone());
+    for mut query in anchor_queries(kind, config, &plan::anchor_dates(config, &nominal), PAGE) {
+        loop {
+            let page = store.anchored(&query).await?;
+            let full = page.len() >= PAGE as usize;
+            query.after = page.last().map(|s| s.record.key().clone());
+            let d = page_of.decide(store, page).await?;
+            decided.sent += d.sent;
+            decided.skipped += d.skipped;
+            if !full {
+                break;
+            }
+        }
+    }
+    Ok(decided)
+}
+
+/// What deciding a page of records needs.
+struct PageContext<'a> {
+    kind: WorkflowKind,
+    config: &'a WorkflowConfig,
+    clock: &'a Clock,
+    zone: Tz,
+    placement: plan::Placement,
+    today: NaiveDate,
+    after: DateTime<Utc>,
+    now: DateTime<Utc>,
+    version: String,
+}
+
+impl PageContext<'_> {
+    /// Decides the steps due for a page of records and saves them.
+    async fn decide<S: Store>(&self, store: &S, page: Vec<Stored>) -> Result<Decided, StoreError> {
+        let (kind, config, zone) = (self.kind, self.config, self.zone);
         let due: Vec<(Subject, Vec<Firing>)> = page
             .into_iter()
-            .filter(|s| clock.companies.get(&s.record.key().account).time_zone == zone)
+            .filter(|s| self.clock.companies.get(&s.record.key().account).time_zone == zone)
             .filter_map(|s: Stored| {
-                let subject = subject_of(s.record, today, s.status == PaymentStatus::Deposited.as_str());
-                let due = plan::due_between(kind, config, &subject, zone, after, now).ok()?;
+                let subject = subject_of(s.record, self.today, s.status == PaymentStatus::Deposited.as_str());
+                let due = plan::due_between(kind, config, &subject, &self.placement, self.after, self.now).ok()?;
                 (!due.is_empty()).then_some((subject, due))
             })
             .collect();
+        if due.is_empty() {
+            return Ok(Decided::default());
+        }
         let keys: Vec<RecordKey> = due.iter().map(|(_, f)| f[0].record.clone()).collect();
         let done: HashSet<(RecordKey, String)> = store.decided(kind, &keys).await?.into_iter().collect();
         let mut firings = Vec::new();
         for (subject, plan) in &due {
-            let language =
-                config.language_for(template::party(subject), clock.companies.language(&plan[0].record.account));
-            let ctx = Decide { kind, config, subject, zone, today, now, language, version: &version };
+            let company = self.clock.companies.language(&plan[0].record.account);
+            let ctx = Decide {
+                kind,
+                config,
+                subject,
+                zone,
+                today: self.today,
+                now: self.now,
+                language: config.language_for(template::party(subject), company),
+                version: &self.version,
+            };
             firings.extend(ctx.decide(plan.iter().filter(|f| !done.contains(&(f.record.clone(), f.step.to_string())))));
         }
+        let mut decided = Decided::default();
         for f in &firings {
             match f.decision {
                 FiringDecision::Sent { .. } => decided.sent += 1,
                 FiringDecision::Skipped { .. } => decided.skipped += 1,
             }
         }
-        store.save_firings(None, &firings, now).await?;
+        store.save_firings(None, &firings, self.now).await?;
+        Ok(decided)
     }
-    Ok(decided)
 }
 
 /// What deciding one record's due steps needs.

@@ -79,24 +79,46 @@ pub struct Run {
     pub seconds: f64,
     /// Peak resident memory, KiB.
     pub peak_kib: u64,
-    /// Its standard output (when not sent to a file).
+    /// Its standard output, trimmed (when captured).
     pub stdout: String,
+    /// Lines of standard output (when counted).
+    pub lines: u64,
 }
 
-/// Runs the binary with `args`, its standard output going to `out` (or captured), sampling its
-/// peak memory.
-pub fn run(args: &[&str], out: Option<&Path>) -> Result<Run, String> {
-    let stdout = match out {
-        Some(path) => Stdio::from(std::fs::File::create(path).map_err(|e| e.to_string())?),
-        None => Stdio::piped(),
-    };
+/// Where a child's standard output goes.
+pub enum Out {
+    /// Kept, for a short output.
+    Capture,
+    /// Read through a pipe and counted by lines, not kept: for a long output.
+    CountLines,
+}
+
+/// Runs the binary with `args`, sampling its peak memory; standard output is read while it runs.
+pub fn run(args: &[&str], out: Out) -> Result<Run, String> {
+    use std::io::Read as _;
     let started = Instant::now();
     let mut child = Command::new(BIN)
         .args(args)
-        .stdout(stdout)
+        .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| format!("cannot start {BIN}: {e}"))?;
+    let mut pipe = child.stdout.take().ok_or("no standard output")?;
+    let reader = std::thread::spawn(move || -> std::io::Result<(Vec<u8>, u64)> {
+        let mut kept = Vec::new();
+        let mut lines = 0;
+        let mut buf = vec![0; 1 << 20];
+        loop {
+            let n = pipe.read(&mut buf)?;
+            if n == 0 {
+                return Ok((kept, lines));
+            }
+            lines += buf[..n].iter().filter(|b| **b == b'\n').count() as u64;
+            if matches!(out, Out::Capture) {
+                kept.extend_from_slice(&buf[..n]);
+            }
+        }
+    });
     let mut peak = 0;
     loop {
         if let Some(kib) = peak_rss_kib(child.id()) {
@@ -109,9 +131,10 @@ pub fn run(args: &[&str], out: Option<&Path>) -> Result<Run, String> {
         }
     }
     let seconds = started.elapsed().as_secs_f64();
+    let (kept, lines) = reader.join().map_err(|_| "the output reader stopped")?.map_err(|e| e.to_string())?;
     let output = child.wait_with_output().map_err(|e| e.to_string())?;
     if !output.status.success() {
         return Err(format!("{args:?} failed: {}", String::from_utf8_lossy(&output.stderr)));
     }
-    Ok(Run { seconds, peak_kib: peak, stdout: String::from_utf8_lossy(&output.stdout).trim().to_owned() })
+    Ok(Run { seconds, peak_kib: peak, stdout: String::from_utf8_lossy(&kept).trim().to_owned(), lines })
 }

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Write};
+use std::ops::Range;
 use std::path::PathBuf;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -55,47 +56,79 @@ impl Timeline {
         Ok(())
     }
 
-    /// Prints every line in time order (then key order) through `print`.
+    /// Prints every line in time order (then key order) through `print`. The next day is read
+    /// and sorted on another thread while one is printed.
     pub(crate) fn drain(mut self, mut print: impl FnMut(&str) -> std::io::Result<()>) -> std::io::Result<()> {
-        let buckets = std::mem::take(&mut self.buckets);
-        for (day, mut writer) in buckets {
+        let mut paths = Vec::new();
+        for (day, mut writer) in std::mem::take(&mut self.buckets) {
             writer.flush()?;
             drop(writer);
-            let path = self.dir.join(day.to_string());
-            let mut bytes = Vec::new();
-            BufReader::new(File::open(&path)?).read_to_end(&mut bytes)?;
-            let mut rows = parse(&bytes);
-            rows.sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
-            for (_, _, line) in rows {
-                print(line)?;
-            }
-            std::fs::remove_file(&path)?;
+            paths.push(self.dir.join(day.to_string()));
         }
-        Ok(())
+        std::thread::scope(|scope| {
+            let (days, ready) = std::sync::mpsc::sync_channel::<std::io::Result<Day>>(1);
+            scope.spawn(move || {
+                for path in paths {
+                    let day = Day::load(&path);
+                    let failed = day.is_err();
+                    if days.send(day).is_err() || failed {
+                        break;
+                    }
+                }
+            });
+            for day in ready {
+                let day = day?;
+                for line in day.lines() {
+                    print(line)?;
+                }
+            }
+            Ok(())
+        })
     }
 }
 
-/// The (at, key, line) records of a bucket file.
-fn parse(bytes: &[u8]) -> Vec<(i64, &str, &str)> {
+/// One day's lines, sorted: the bucket's bytes and, in print order, where each line is.
+struct Day {
+    bytes: Vec<u8>,
+    order: Vec<(i64, Range<usize>, Range<usize>)>,
+}
+
+impl Day {
+    /// Reads, sorts and removes bucket file `path`.
+    fn load(path: &std::path::Path) -> std::io::Result<Self> {
+        let mut bytes = Vec::new();
+        BufReader::new(File::open(path)?).read_to_end(&mut bytes)?;
+        std::fs::remove_file(path)?;
+        let mut order = parse(&bytes);
+        order.sort_unstable_by(|a, b| (a.0, &bytes[a.1.clone()]).cmp(&(b.0, &bytes[b.1.clone()])));
+        Ok(Self { bytes, order })
+    }
+
+    fn lines(&self) -> impl Iterator<Item = &str> {
+        self.order.iter().map(|(_, _, line)| std::str::from_utf8(&self.bytes[line.clone()]).unwrap_or_default())
+    }
+}
+
+/// The (at, key, line) records of a bucket file, as byte ranges.
+fn parse(bytes: &[u8]) -> Vec<(i64, Range<usize>, Range<usize>)> {
     let mut out = Vec::new();
-    let mut rest = bytes;
-    let take = |rest: &mut &[u8], n: usize| -> Option<Vec<u8>> {
-        let (head, tail) = rest.split_at_checked(n)?;
-        *rest = tail;
-        Some(head.to_vec())
-    };
-    while !rest.is_empty() {
-        let Some(at) = take(&mut rest, 8).and_then(|b| b.try_into().ok()).map(i64::from_le_bytes) else { break };
-        let mut texts = [""; 2];
+    let mut at = 0;
+    let number = |at: usize, n: usize| bytes.get(at..at + n);
+    while let Some(stamp) = number(at, 8).and_then(|b| b.try_into().ok()).map(i64::from_le_bytes) {
+        at += 8;
+        let mut texts = [0..0, 0..0];
         for text in &mut texts {
-            let Some(len) = take(&mut rest, 4).and_then(|b| b.try_into().ok()).map(u32::from_le_bytes) else {
+            let Some(len) = number(at, 4).and_then(|b| b.try_into().ok()).map(u32::from_le_bytes) else { return out };
+            let start = at + 4;
+            let end = start + len as usize;
+            if end > bytes.len() {
                 return out;
-            };
-            let Some((head, tail)) = rest.split_at_checked(len as usize) else { return out };
-            rest = tail;
-            *text = std::str::from_utf8(head).unwrap_or_default();
+            }
+            *text = start..end;
+            at = end;
         }
-        out.push((at, texts[0], texts[1]));
+        let [key, line] = texts;
+        out.push((stamp, key, line));
     }
     out
 }

@@ -8,12 +8,12 @@ use anyhow::Context as _;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use clap::Args;
-use invoiceflow::store::{Store, Stored};
+use invoiceflow::store::{DueScan, Encoded, Store, StoreError, Stored};
 use invoiceflow_rules::RecordKind;
 use invoiceflow_rules::script::subject::subject_of;
 use invoiceflow_rules::script::{Action, Subject};
 use invoiceflow_rules::workflow::config::{Anchor, CatchUp, Channel, Language, WorkflowConfig, WorkflowKind};
-use invoiceflow_rules::workflow::plan::{due_between, qualifies};
+use invoiceflow_rules::workflow::plan::{Placement, anchor_dates, due_between, nominal_dates, qualifies};
 use invoiceflow_rules::workflow::template;
 use invoiceflow_rules::workflow::time::local_instant;
 use serde_json::json;
@@ -131,47 +131,116 @@ struct Firing<'a> {
     actions: &'a [Action],
 }
 
-/// A `--json` line (fields in name order, as before).
-#[derive(serde::Serialize)]
-struct JsonLine<'a> {
-    actions: &'a [serde_json::Value],
-    at: &'a str,
-    key: &'a str,
-    local_time: &'a str,
-    record: &'a str,
-    source: &'a str,
-    stage: &'a str,
+/// Appends `text` as a JSON string. Most texts need no escaping and are copied as they are.
+fn json_str(out: &mut String, text: &str) {
+    if text.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.push('"');
+        out.push_str(text);
+        out.push('"');
+    } else {
+        out.push_str(&serde_json::Value::from(text).to_string());
+    }
+}
+
+/// Appends `"name":` and the value `text` (or `null`).
+fn json_field(out: &mut String, name: &str, text: Option<&str>) {
+    out.push('"');
+    out.push_str(name);
+    out.push_str("\":");
+    match text {
+        Some(t) => json_str(out, t),
+        None => out.push_str("null"),
+    }
+}
+
+/// An action as `--json` prints it: `channel`, then `destination`, `subject`, `text` and `to`
+/// as the channel has them (fields in name order).
+fn json_action(out: &mut String, a: &Action) {
+    out.push_str("{\"channel\":");
+    json_str(out, a.kind());
+    let mut field = |name: &str, text: Option<&str>| {
+        out.push(',');
+        json_field(out, name, text);
+    };
+    match a {
+        Action::Email { to, subject, .. } => {
+            field("subject", Some(subject));
+            out.push_str(",\"to\":[");
+            for (i, address) in to.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                json_str(out, address);
+            }
+            out.push(']');
+        }
+        Action::Slack { destination, text, .. } => {
+            field("destination", Some(destination));
+            field("text", Some(text));
+        }
+        Action::Webhook { destination, .. } => field("destination", Some(destination)),
+        Action::Task { title, assignee, .. } => {
+            field("text", Some(title));
+            field("to", assignee.as_deref());
+        }
+        Action::SendInvoice { invoice, to } => {
+            field("text", Some(&invoice.to_string()));
+            field("to", to.as_deref());
+        }
+    }
+    out.push('}');
+}
+
+/// The printed forms of a firing's instant (UTC and local), shared by the firings at that
+/// instant: most of a timeline's lines fall at a handful of times a day.
+#[derive(Default)]
+struct Stamps(std::collections::HashMap<(DateTime<Utc>, chrono_tz::Tz), (String, String)>);
+
+impl Stamps {
+    fn get(&mut self, at: DateTime<Utc>, zone: chrono_tz::Tz) -> &(String, String) {
+        self.0.entry((at, zone)).or_insert_with(|| {
+            (
+                at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                at.with_timezone(&zone).format("%Y-%m-%d %H:%M %Z").to_string(),
+            )
+        })
+    }
 }
 
 impl Firing<'_> {
-    fn row(self, json: bool) -> Row {
-        let local = self.at.with_timezone(&self.zone).format("%Y-%m-%d %H:%M %Z").to_string();
+    fn row(self, json: bool, stamps: &mut Stamps) -> Row {
+        let (at, local) = stamps.get(self.at, self.zone);
         let line = if json {
-            let actions: Vec<_> = self.actions.iter().map(action_json).collect();
-            let at = self.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-            let line = JsonLine {
-                actions: &actions,
-                at: &at,
-                key: &self.key,
-                local_time: &local,
-                record: self.record,
-                source: self.source,
-                stage: self.stage,
-            };
-            serde_json::to_string(&line).unwrap_or_default()
+            // Fields in name order: actions, at, key, local_time, record, source, stage.
+            let mut line = String::with_capacity(384);
+            line.push_str("{\"actions\":[");
+            for (i, action) in self.actions.iter().enumerate() {
+                if i > 0 {
+                    line.push(',');
+                }
+                json_action(&mut line, action);
+            }
+            line.push_str("],");
+            for (name, text) in [
+                ("at", at.as_str()),
+                ("key", &self.key),
+                ("local_time", local),
+                ("record", self.record),
+                ("source", self.source),
+                ("stage", self.stage),
+            ] {
+                if name != "at" {
+                    line.push(',');
+                }
+                json_field(&mut line, name, Some(text));
+            }
+            line.push('}');
+            line
         } else {
             let what: Vec<String> = self.actions.iter().map(super::actions::describe).collect();
             format!("{local}  {:<24} {:<28} {:<9} {}", self.source, self.record, self.stage, what.join("; "))
         };
         Row { at: self.at, key: self.key, line }
-    }
-}
-
-fn kind_of(w: WorkflowKind) -> RecordKind {
-    match w {
-        WorkflowKind::PaymentDue | WorkflowKind::UnsentInvoice => RecordKind::Invoice,
-        WorkflowKind::VendorPayment => RecordKind::Bill,
-        WorkflowKind::BankDeposit => RecordKind::Payment,
     }
 }
 
@@ -190,20 +259,6 @@ async fn all_of<S: Store>(store: &S, kind: RecordKind) -> anyhow::Result<Vec<Sto
     Ok(out)
 }
 
-fn action_json(a: &Action) -> serde_json::Value {
-    match a {
-        Action::Email { to, subject, .. } => json!({"channel": "email", "to": to, "subject": subject}),
-        Action::Slack { destination, text, .. } => {
-            json!({"channel": "slack", "destination": destination, "text": text})
-        }
-        Action::Webhook { destination, .. } => json!({"channel": "webhook", "destination": destination}),
-        Action::Task { title, assignee, .. } => json!({"channel": "task", "to": assignee, "text": title}),
-        Action::SendInvoice { invoice, to } => {
-            json!({"channel": "send_invoice", "to": to, "text": invoice.to_string()})
-        }
-    }
-}
-
 pub(crate) async fn simulate<S: Store>(args: SimulateArgs, env: &Env, store: &S) -> anyhow::Result<ExitCode> {
     if args.to < args.from {
         anyhow::bail!("--to {} is before --from {}", args.to, args.from);
@@ -218,7 +273,8 @@ pub(crate) async fn simulate<S: Store>(args: SimulateArgs, env: &Env, store: &S)
     // With only rules named, no workflow; with only workflows named, no rule.
     let workflows_wanted = !chosen.is_empty() || args.rule.is_empty();
     let rules_wanted = !args.rule.is_empty() || chosen.is_empty();
-    let flows: Vec<(WorkflowKind, &WorkflowConfig)> = env
+    let companies = std::sync::Arc::new(env.config.companies.clone());
+    let flows: Vec<(WorkflowKind, WorkflowConfig)> = env
         .config
         .workflows
         .iter()
@@ -227,33 +283,13 @@ pub(crate) async fn simulate<S: Store>(args: SimulateArgs, env: &Env, store: &S)
                 && (chosen.is_empty() || chosen.contains(kind))
                 && (config.enabled || args.include_disabled)
         })
-        .map(|(k, c)| (*k, c))
+        .map(|(k, c)| (*k, c.clone()))
         .collect();
     for record_kind in [RecordKind::Invoice, RecordKind::Bill, RecordKind::Payment] {
-        let flows: Vec<&(WorkflowKind, &WorkflowConfig)> =
-            flows.iter().filter(|(k, _)| kind_of(*k) == record_kind).collect();
-        if flows.is_empty() {
-            continue;
-        }
-        // Page by page: the records are read once for every workflow about them, and not kept.
-        // Each page is planned on a blocking thread while the next one is read and decoded.
-        let flows: std::sync::Arc<Vec<(WorkflowKind, WorkflowConfig)>> =
-            std::sync::Arc::new(flows.iter().map(|(k, c)| (*k, (*c).clone())).collect());
-        let companies = std::sync::Arc::new(env.config.companies.clone());
-        let (from, to, json) = (args.from, args.to, args.json);
-        let mut after = None;
-        let mut pending: Option<tokio::task::JoinHandle<Vec<Row>>> = None;
-        loop {
-            let page = store.records_of_kind(record_kind, after.as_ref(), PAGE).await?;
-            if let Some(planned) = pending.take() {
-                for row in planned.await.context("planning a page of records stopped")? {
-                    timeline.push(&row)?;
-                }
-            }
-            let Some(last) = page.last().map(|s| s.record.key().clone()) else { break };
-            after = Some(last);
-            let (flows, companies) = (flows.clone(), companies.clone());
-            pending = Some(tokio::task::spawn_blocking(move || plan_page(page, &flows, &companies, from, to, json)));
+        let flows: Vec<_> =
+            flows.iter().filter(|(k, _)| invoiceflow::reminders::scope(*k).0 == record_kind).cloned().collect();
+        if !flows.is_empty() {
+            kind_timeline(record_kind, flows, &args, &companies, store, &mut timeline).await?;
         }
     }
     if rules_wanted {
@@ -261,8 +297,8 @@ pub(crate) async fn simulate<S: Store>(args: SimulateArgs, env: &Env, store: &S)
     }
     let count = timeline.len();
     let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
-    let printed = timeline.drain(|line| writeln!(out, "{line}"));
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());
+    let printed = timeline.drain(|line| out.write_all(line.as_bytes()).and_then(|()| out.write_all(b"\n")));
     match printed.and_then(|()| out.flush()) {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(ExitCode::SUCCESS),
         other => other?,
@@ -274,56 +310,142 @@ pub(crate) async fn simulate<S: Store>(args: SimulateArgs, env: &Env, store: &S)
     Ok(ExitCode::SUCCESS)
 }
 
-/// The workflow firings of a page of records between `from` and `to`, as timeline rows.
-fn plan_page(
-    page: Vec<Stored>,
-    flows: &[(WorkflowKind, WorkflowConfig)],
-    companies: &invoiceflow::config::Companies,
-    from: NaiveDate,
-    to: NaiveDate,
-    json: bool,
-) -> Vec<Row> {
-    let mut rows = Vec::new();
-    let tick = chrono::Duration::nanoseconds(1);
-    for stored in page {
-        let key = stored.record.key().clone();
-        let record = key.to_string();
-        let zone = companies.get(&key.account).time_zone;
-        let company_language = companies.language(&key.account);
-        // The period, from the first day's start to the last one's end in the record's zone.
-        let after = local_instant(zone, from, chrono::NaiveTime::MIN) - tick;
-        let through = local_instant(zone, to + chrono::Duration::days(1), chrono::NaiveTime::MIN) - tick;
-        let base = subject_of(stored.record, from, stored.status == "deposited");
-        for (kind, config) in flows {
-            let Ok(plan) = due_between(*kind, config, &base, zone, after, through) else { continue };
-            for firing in &plan {
-                let Some(at) = firing.at else { continue };
-                let day = at.with_timezone(&zone).date_naive();
-                // The record as it will be that day: time-dependent statuses move on.
-                let subject: Subject = base.on_day(day);
-                if qualifies(*kind, config, &subject, day).is_err() {
-                    continue;
-                }
-                let language = config.language_for(template::party(&subject), company_language);
-                let actions = template::headlines(firing, config, &subject, day, language);
-                let source = format!("workflow:{kind}");
-                let stage = firing.step.to_string();
-                rows.push(
-                    Firing {
-                        at,
-                        zone,
-                        source: &source,
-                        record: &record,
-                        stage: &stage,
-                        key: firing.key.clone(),
-                        actions: &actions,
-                    }
-                    .row(json),
-                );
+/// The period of `args` in `zone`: after the instant before its first day starts, through the
+/// instant before the day after its last one starts.
+fn period(args: &SimulateArgs, zone: chrono_tz::Tz) -> (DateTime<Utc>, DateTime<Utc>) {
+    period_of(args.from, args.to, zone)
+}
+
+/// The firings of `flows` (the workflows about records of `kind`) in the period, added to
+/// `timeline`. Like the running engine, it reads only the records with a step in the period (by
+/// their anchor dates), in a status a workflow may still act on; each record is read once for
+/// all the workflows, and each page is planned on a blocking thread while the next is read.
+async fn kind_timeline<S: Store>(
+    kind: RecordKind,
+    flows: Vec<(WorkflowKind, WorkflowConfig)>,
+    args: &SimulateArgs,
+    companies: &std::sync::Arc<invoiceflow::config::Companies>,
+    store: &S,
+    timeline: &mut Timeline,
+) -> anyhow::Result<()> {
+    let mut query =
+        DueScan { kind, statuses: Vec::new(), due_dates: Vec::new(), txn_dates: Vec::new(), after: None, limit: PAGE };
+    for (workflow, config) in &flows {
+        let dates = companies.zones().into_iter().flat_map(|zone| {
+            let (after, through) = period(args, zone);
+            anchor_dates(config, &nominal_dates(config, zone, after, through))
+        });
+        match config.anchor {
+            Anchor::DueDate => query.due_dates.extend(dates),
+            Anchor::InvoiceDate | Anchor::PaymentDate => query.txn_dates.extend(dates),
+        }
+        query.statuses.extend(invoiceflow::reminders::scope(*workflow).1);
+    }
+    for list in [&mut query.due_dates, &mut query.txn_dates] {
+        list.sort_unstable();
+        list.dedup();
+    }
+    query.statuses.sort_unstable();
+    query.statuses.dedup();
+    let zones: Vec<ZonePlan> = companies
+        .zones()
+        .into_iter()
+        .map(|zone| {
+            let (after, through) = period(args, zone);
+            let placements = flows.iter().map(|(_, c)| Placement::for_period(c, zone, after, through)).collect();
+            ZonePlan { zone, after, through, placements }
+        })
+        .collect();
+    let plan =
+        std::sync::Arc::new(PagePlan { flows, zones, companies: companies.clone(), from: args.from, json: args.json });
+    // Two pages are decoded and planned at a time, on blocking threads, while the next is read;
+    // their rows join the timeline in page order.
+    let mut pending: std::collections::VecDeque<tokio::task::JoinHandle<Result<Vec<Row>, StoreError>>> =
+        std::collections::VecDeque::new();
+    loop {
+        let page = store.scan_due(&query).await?;
+        while pending.len() >= PLANNERS || (page.is_empty() && !pending.is_empty()) {
+            let Some(planned) = pending.pop_front() else { break };
+            for row in planned.await.context("planning a page of records stopped")?? {
+                timeline.push(&row)?;
             }
         }
+        let Some(last) = page.last() else { break };
+        query.after = Some(last.position());
+        let plan = plan.clone();
+        pending.push_back(tokio::task::spawn_blocking(move || plan.page(&page)));
     }
-    rows
+    Ok(())
+}
+
+/// Pages planned at once.
+const PLANNERS: usize = 2;
+
+/// The period in one zone, and when each workflow's nominal dates fall due there.
+struct ZonePlan {
+    zone: chrono_tz::Tz,
+    after: DateTime<Utc>,
+    through: DateTime<Utc>,
+    placements: Vec<Placement>,
+}
+
+/// What planning a page of records needs.
+struct PagePlan {
+    flows: Vec<(WorkflowKind, WorkflowConfig)>,
+    /// Per zone: the period, and each workflow's placement of nominal dates.
+    zones: Vec<ZonePlan>,
+    companies: std::sync::Arc<invoiceflow::config::Companies>,
+    from: NaiveDate,
+    json: bool,
+}
+
+impl PagePlan {
+    /// The workflow's firings of a page of records in the period, as timeline rows: when each
+    /// falls due (`due_between`), whether the record, as it will be that day, qualifies, and
+    /// what it sends — the running engine's planner.
+    fn page(&self, page: &[Encoded]) -> Result<Vec<Row>, StoreError> {
+        let sources: Vec<String> = self.flows.iter().map(|(kind, _)| format!("workflow:{kind}")).collect();
+        let mut stamps = Stamps::default();
+        let mut rows = Vec::new();
+        for encoded in page {
+            let stored = encoded.decode()?;
+            let key = stored.record.key().clone();
+            let zone = self.companies.get(&key.account).time_zone;
+            let Some(ZonePlan { after, through, placements, .. }) = self.zones.iter().find(|z| z.zone == zone) else {
+                continue;
+            };
+            let base = subject_of(stored.record, self.from, stored.status == "deposited");
+            let record = key.to_string();
+            let company_language = self.companies.language(&key.account);
+            for (((kind, config), source), placement) in self.flows.iter().zip(&sources).zip(placements) {
+                let kind = *kind;
+                let Ok(plan) = due_between(kind, config, &base, placement, *after, *through) else { continue };
+                for firing in plan {
+                    let Some(at) = firing.at else { continue };
+                    let day = at.with_timezone(&zone).date_naive();
+                    // The record as it will be that day: time-dependent statuses move on.
+                    let subject: Subject = base.on_day(day);
+                    if qualifies(kind, config, &subject, day).is_err() {
+                        continue;
+                    }
+                    let language = config.language_for(template::party(&subject), company_language);
+                    let actions = template::headlines(&firing, config, &subject, day, language);
+                    let stage = firing.step.to_string();
+                    let line =
+                        Firing { at, zone, source, record: &record, stage: &stage, key: firing.key, actions: &actions };
+                    rows.push(line.row(self.json, &mut stamps));
+                }
+            }
+        }
+        Ok(rows)
+    }
+}
+
+/// [`period`] from dates.
+fn period_of(from: NaiveDate, to: NaiveDate, zone: chrono_tz::Tz) -> (DateTime<Utc>, DateTime<Utc>) {
+    let tick = chrono::Duration::nanoseconds(1);
+    let start = |day: NaiveDate| local_instant(zone, day, chrono::NaiveTime::MIN) - tick;
+    (start(from), start(to + chrono::Duration::days(1)))
 }
 
 /// The firings of scheduled rules between the two dates: each slot of each enabled rule (in each
@@ -390,6 +512,7 @@ async fn scheduled_rules<S: Store>(
         slots.sort_by_key(|(at, zone)| (*at, zone.name()));
         slots.dedup();
         let mut enrolled: HashSet<invoiceflow_rules::RecordKey> = HashSet::new();
+        let mut stamps = Stamps::default();
         for (slot, zone) in slots {
             for s in stored.iter().filter(|s| env.config.companies.get(&s.record.key().account).time_zone == zone) {
                 let key = s.record.key().clone();
@@ -421,7 +544,7 @@ async fn scheduled_rules<S: Store>(
                             key: format!("rule:{}:slot:{}:{key}:0", rule.def.id, slot.format("%Y-%m-%dT%H:%M:%SZ")),
                             actions: &actions,
                         }
-                        .row(args.json),
+                        .row(args.json, &mut stamps),
                     )?;
                 } else if !evaluation.matched && was {
                     enrolled.remove(&key);

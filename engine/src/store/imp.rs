@@ -149,6 +149,24 @@ pub(crate) fn key_of(what: &str, kind: &str, account: String, id: String) -> Res
     ))
 }
 
+/// The records of one `SCAN_DUE` value.
+pub(crate) fn split_page(page: &str) -> Result<Vec<super::Encoded>, StoreError> {
+    page.split('\u{1f}')
+        .map(|record| {
+            let mut f = record.split('\u{1e}').map(str::to_owned);
+            let mut next = || {
+                f.next().ok_or_else(|| StoreError::Corrupt {
+                    what: "scanned record".into(),
+                    reason: record.chars().take(80).collect(),
+                })
+            };
+            let (kind, account, id, status, body) = (next()?, next()?, next()?, next()?, next()?);
+            let position = super::ScanPosition(next()?, next()?);
+            Ok(super::Encoded { kind, account, id, status, body, position })
+        })
+        .collect()
+}
+
 /// A failure as a row of `INSERT_FAILURES`.
 pub(crate) fn failure_row(f: &super::RuleFailure, now: DateTime<Utc>) -> Result<serde_json::Value, StoreError> {
     let cause = serde_json::to_string(&f.cause)
@@ -842,26 +860,45 @@ macro_rules! sql_store {
                 &self,
                 q: &$crate::store::AnchorQuery,
             ) -> Result<Vec<$crate::store::Stored>, $crate::store::StoreError> {
-                use $crate::store::imp::json_rows;
                 let sql = match q.anchor {
                     $crate::store::AnchorColumn::DueDate => $crate::store::sql::ANCHORED_DUE.$dialect,
                     $crate::store::AnchorColumn::TxnDate => $crate::store::sql::ANCHORED_TXN.$dialect,
                 };
-                let dates: Vec<String> = q.dates.iter().map(ToString::to_string).collect();
                 let (account, id) = q
                     .after
                     .as_ref()
                     .map_or((String::new(), String::new()), |k| (k.account.to_string(), k.id.to_string()));
                 let rows = sqlx::query(sql)
                     .bind(q.kind.as_str())
-                    .bind(json_rows(&q.statuses)?)
-                    .bind(json_rows(&dates)?)
+                    .bind(q.status)
+                    .bind(q.date.to_string())
                     .bind(account)
                     .bind(id)
                     .bind(i64::from(q.limit.max(1)))
                     .fetch_all(&self.pool)
                     .await?;
                 Self::decode_all(rows)
+            }
+
+            async fn scan_due(
+                &self,
+                q: &$crate::store::DueScan,
+            ) -> Result<Vec<$crate::store::Encoded>, $crate::store::StoreError> {
+                use $crate::store::imp::json_rows;
+                let dates = |d: &[chrono::NaiveDate]| json_rows(&d.iter().map(ToString::to_string).collect::<Vec<_>>());
+                let $crate::store::ScanPosition(first, second) =
+                    q.after.clone().unwrap_or($crate::store::ScanPosition(String::new(), String::new()));
+                let page: Option<String> = sqlx::query_scalar($crate::store::sql::SCAN_DUE.$dialect)
+                    .bind(q.kind.as_str())
+                    .bind(first)
+                    .bind(second)
+                    .bind(json_rows(&q.statuses)?)
+                    .bind(dates(&q.due_dates)?)
+                    .bind(dates(&q.txn_dates)?)
+                    .bind(i64::from(q.limit.max(1)))
+                    .fetch_one(&self.pool)
+                    .await?;
+                page.as_deref().map_or(Ok(Vec::new()), $crate::store::imp::split_page)
             }
 
             async fn decided(

@@ -56,6 +56,41 @@ pub struct Stored {
     pub status: String,
 }
 
+/// A stored record read but not yet decoded: reading stays cheap, and the decoding (JSON) can
+/// happen on another thread.
+#[derive(Debug, Clone)]
+pub struct Encoded {
+    kind: String,
+    account: String,
+    id: String,
+    status: String,
+    body: String,
+    position: ScanPosition,
+}
+
+impl Encoded {
+    /// Where a scan that read it stands.
+    pub fn position(&self) -> ScanPosition {
+        self.position.clone()
+    }
+
+    /// Its key.
+    ///
+    /// # Errors
+    /// [`StoreError::Corrupt`] when the stored key is unreadable.
+    pub fn key(&self) -> Result<RecordKey, StoreError> {
+        imp::key_of("record", &self.kind, self.account.clone(), self.id.clone())
+    }
+
+    /// The record and its status.
+    ///
+    /// # Errors
+    /// [`StoreError::Corrupt`] when the stored record is unreadable.
+    pub fn decode(&self) -> Result<Stored, StoreError> {
+        codec::decode(&self.kind, self.status.clone(), &self.body)
+    }
+}
+
 /// A history event: one watched property's change.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Event {
@@ -216,23 +251,46 @@ pub enum AnchorColumn {
     TxnDate,
 }
 
-/// Records that may fall due for a reminder workflow: of one kind, in one of some statuses, with
-/// their anchor date in a set of dates.
+/// Records that may fall due for a reminder workflow: of one kind, in one status, with their
+/// anchor date on one day. (One status and one day at a time, the store reads one range of an
+/// index, already in key order.)
 #[derive(Debug, Clone)]
 pub struct AnchorQuery {
     /// The kind of record.
     pub kind: RecordKind,
-    /// Only in one of these statuses (the ones a workflow may still act on).
-    pub statuses: Vec<&'static str>,
+    /// The status (one a workflow may still act on).
+    pub status: &'static str,
     /// Which date.
     pub anchor: AnchorColumn,
-    /// Its values.
-    pub dates: Vec<NaiveDate>,
+    /// Its value.
+    pub date: NaiveDate,
     /// Resume after this key (pages are ordered by account, then id).
     pub after: Option<RecordKey>,
     /// Page size.
     pub limit: u32,
 }
+
+/// Records that may fall due over a long period (what `simulate` reads): of one kind, in one of
+/// some statuses, with their due date or their txn date in a set of dates.
+#[derive(Debug, Clone)]
+pub struct DueScan {
+    /// The kind of record.
+    pub kind: RecordKind,
+    /// The statuses.
+    pub statuses: Vec<&'static str>,
+    /// Due dates.
+    pub due_dates: Vec<NaiveDate>,
+    /// Invoice, bill or payment dates.
+    pub txn_dates: Vec<NaiveDate>,
+    /// Resume after this position (the last record of the previous page's).
+    pub after: Option<ScanPosition>,
+    /// Page size.
+    pub limit: u32,
+}
+
+/// Where a [`DueScan`] stands: opaque, each backend reads in its own order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScanPosition(String, String);
 
 /// A workflow step decided for a record: sent, with the intents it delivers, or skipped, with
 /// why. The ledger holds each (workflow, record, step) once: writing one again adds nothing.
@@ -460,6 +518,10 @@ pub trait Store: Send + Sync {
 
     /// A page of the records a reminder workflow may act on (see [`AnchorQuery`]).
     fn anchored(&self, query: &AnchorQuery) -> impl Future<Output = Result<Vec<Stored>, StoreError>> + Send;
+
+    /// A page of the records that may fall due over a long period (see [`DueScan`]), not yet
+    /// decoded.
+    fn scan_due(&self, query: &DueScan) -> impl Future<Output = Result<Vec<Encoded>, StoreError>> + Send;
 
     /// The steps of `workflow` already decided (sent or skipped) for each of `keys`.
     fn decided(

@@ -272,26 +272,36 @@ dual_sql!(
     postgres: "DELETE FROM enrollments WHERE rule = $2 AND (kind, account, record_id) IN \
     (SELECT k.value->>0, k.value->>1, k.value->>2 FROM jsonb_array_elements(CAST($1 AS jsonb)) k)"
 );
-dual_sql!(
-    /// A page of records of kind `$1` in one of the `$2` statuses (JSON array) whose due date is one
-    /// of `$3` (JSON array of dates), after `($4, $5)`, at most `$6`.
-    ANCHORED_DUE = sqlite: "SELECT kind, status, body FROM records WHERE kind = $1 \
-    AND status IN (SELECT value FROM json_each($2)) AND due_date IN (SELECT value FROM json_each($3)) \
-    AND (account, id) > ($4, $5) ORDER BY account, id LIMIT $6",
-    postgres: "SELECT kind, status, body FROM records WHERE kind = $1 \
-    AND status IN (SELECT jsonb_array_elements_text(CAST($2 AS jsonb))) \
-    AND due_date IN (SELECT jsonb_array_elements_text(CAST($3 AS jsonb))) \
+plain_sql!(
+    /// A page of records of kind `$1` in status `$2` whose due date is `$3`, after `($4, $5)`, at
+    /// most `$6`: one range of `records_by_status_due`, already in key order.
+    ANCHORED_DUE = "SELECT kind, status, body FROM records WHERE kind = $1 AND status = $2 AND due_date = $3 \
+    AND (account, id) > ($4, $5) ORDER BY account, id LIMIT $6"
+);
+plain_sql!(
+    /// [`ANCHORED_DUE`] by the invoice, bill or payment date (`records_by_status_txn`).
+    ANCHORED_TXN = "SELECT kind, status, body FROM records WHERE kind = $1 AND status = $2 AND txn_date = $3 \
     AND (account, id) > ($4, $5) ORDER BY account, id LIMIT $6"
 );
 dual_sql!(
-    /// [`ANCHORED_DUE`] by the invoice, bill or payment date.
-    ANCHORED_TXN = sqlite: "SELECT kind, status, body FROM records WHERE kind = $1 \
-    AND status IN (SELECT value FROM json_each($2)) AND txn_date IN (SELECT value FROM json_each($3)) \
-    AND (account, id) > ($4, $5) ORDER BY account, id LIMIT $6",
-    postgres: "SELECT kind, status, body FROM records WHERE kind = $1 \
-    AND status IN (SELECT jsonb_array_elements_text(CAST($2 AS jsonb))) \
-    AND txn_date IN (SELECT jsonb_array_elements_text(CAST($3 AS jsonb))) \
-    AND (account, id) > ($4, $5) ORDER BY account, id LIMIT $6"
+    /// A page of records of kind `$1` after scan position `($2, $3)`, at most `$7`, in one of the
+    /// `$4` statuses with their due date in `$5` or their txn date in `$6` (JSON arrays), as one
+    /// text (NULL for none): a record per `char(31)`-separated part, each `kind, account, id,
+    /// status, body, position, position` separated by `char(30)` (JSON escapes both, and keys
+    /// hold neither). One value a page, not a row a record: a page crosses from the database
+    /// thread in one message. SQLite reads the table in rowid order (the position; `$3` unused),
+    /// a sequential read, the `+` keeping its planner there; PostgreSQL reads in key order.
+    SCAN_DUE = sqlite: "SELECT group_concat(kind || char(30) || account || char(30) || id || char(30) || status \
+    || char(30) || body || char(30) || pos || char(30), char(31) ORDER BY pos) FROM (SELECT rowid AS pos, kind, account, id, status, \
+    body FROM records WHERE rowid > CAST($2 AS INTEGER) AND +kind = $1 \
+    AND +status IN (SELECT value FROM json_each($4)) AND (+due_date IN (SELECT value FROM json_each($5)) \
+    OR +txn_date IN (SELECT value FROM json_each($6))) ORDER BY rowid LIMIT $7)",
+    postgres: "SELECT string_agg(kind || chr(30) || account || chr(30) || id || chr(30) || status || chr(30) \
+    || body || chr(30) || account || chr(30) || id, chr(31) ORDER BY account, id) FROM (SELECT kind, account, id, \
+    status, body FROM records WHERE kind = $1 AND (account, id) > ($2, $3) \
+    AND status IN (SELECT jsonb_array_elements_text(CAST($4 AS jsonb))) \
+    AND (due_date IN (SELECT jsonb_array_elements_text(CAST($5 AS jsonb))) \
+    OR txn_date IN (SELECT jsonb_array_elements_text(CAST($6 AS jsonb)))) ORDER BY account, id LIMIT $7) page"
 );
 dual_sql!(
     /// The steps of workflow `$2` already decided for the `[kind, account, record_id]` records.

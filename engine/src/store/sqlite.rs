@@ -31,8 +31,8 @@ macro_rules! deferred_index {
 /// The secondary indexes of `records`: each costs a random-order insert per record, so a large
 /// import into a small table is faster without them and a sort to rebuild them at the end.
 pub(crate) const DEFERRED_INDEXES: [DeferredIndex; 5] = [
-    deferred_index!("records_by_status_due" ON "records (status, due_date)"),
-    deferred_index!("records_by_status_txn" ON "records (status, txn_date)"),
+    deferred_index!("records_by_status_due" ON "records (status, due_date, account, id)"),
+    deferred_index!("records_by_status_txn" ON "records (status, txn_date, account, id)"),
     deferred_index!("records_by_deal" ON "records (deal_id) WHERE deal_id IS NOT NULL"),
     deferred_index!("records_by_contact" ON "records (contact_id) WHERE contact_id IS NOT NULL"),
     deferred_index!("records_by_company" ON "records (company_id) WHERE company_id IS NOT NULL"),

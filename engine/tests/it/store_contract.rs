@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use invoiceflow::store::{
-    AnchorColumn, AnchorQuery, Calendar, EventQuery, FiringDecision, FiringQuery, IntentQuery, InvoiceQuery,
+    AnchorColumn, AnchorQuery, Calendar, DueScan, EventQuery, FiringDecision, FiringQuery, IntentQuery, InvoiceQuery,
     LinkChange, Moment, NewFiring, NewIntent, PgStore, RuleFailure, SqliteStore, Store, Stored, StoredFiring, Writer,
 };
 use invoiceflow_rules::parse::{Incoming, Item, ParseContext, parse_value};
@@ -617,17 +617,85 @@ fn dated_invoice(account: &str, id: &str, balance: &str, txn_date: &str, due_dat
     v
 }
 
+/// Every `account/id` a due scan finds, page after page of `limit`, with the page sizes.
+async fn scanned<S: Store>(s: &S, mut q: DueScan) -> (Vec<String>, Vec<usize>) {
+    let (mut ids, mut sizes) = (Vec::new(), Vec::new());
+    loop {
+        let page = s.scan_due(&q).await.unwrap();
+        let Some(last) = page.last() else { break };
+        q.after = Some(last.position());
+        sizes.push(page.len());
+        for e in &page {
+            let stored = e.decode().unwrap();
+            assert_eq!(&e.key().unwrap(), stored.record.key());
+            ids.push(id_of(&stored));
+        }
+    }
+    ids.sort();
+    (ids, sizes)
+}
+
+async fn a_due_scan_finds_records_by_status_and_either_date_page_by_page<S: Store>(s: &S) {
+    let mut batch: Vec<serde_json::Value> = (1..=7)
+        .map(|i| {
+            dated_invoice(
+                if i % 2 == 0 { "acme" } else { "other" },
+                &i.to_string(),
+                "150.00",
+                "2026-10-01",
+                "2026-11-20",
+            )
+        })
+        .collect();
+    batch.push(dated_invoice("acme", "20", "150.00", "2026-10-07", "2026-12-01"));
+    batch.push(dated_invoice("acme", "21", "0.00", "2026-10-01", "2026-11-20"));
+    batch.push(dated_invoice("acme", "22", "150.00", "2026-09-01", "2026-09-30"));
+    batch.push(bill("1", "2026-11-20"));
+    apply(s, "2026-11-10", "2026-11-10T12:00:00Z", &batch).await;
+    let scan = |due: &[&str], txn: &[&str], limit: u32| DueScan {
+        kind: RecordKind::Invoice,
+        statuses: OPEN.to_vec(),
+        due_dates: due.iter().map(|d| day(d)).collect(),
+        txn_dates: txn.iter().map(|d| day(d)).collect(),
+        after: None,
+        limit,
+    };
+    let mut seven: Vec<String> =
+        (1..=7).map(|i| format!("{}/{i}", if i % 2 == 0 { "acme" } else { "other" })).collect();
+    seven.sort();
+    let (ids, sizes) = scanned(s, scan(&["2026-11-20"], &[], 3)).await;
+    assert_eq!(ids, seven, "the paid invoice and the bill are left out");
+    assert_eq!(sizes, [3, 3, 1], "pages of three, each record once");
+    let (ids, _) = scanned(s, scan(&[], &["2026-10-07"], 3)).await;
+    assert_eq!(ids, ["acme/20"]);
+    let (ids, _) = scanned(s, scan(&["2026-09-30"], &["2026-10-07"], 100)).await;
+    assert_eq!(ids, ["acme/20", "acme/22"], "either date");
+    assert!(scanned(s, scan(&["2026-11-21"], &["2026-11-20"], 100)).await.0.is_empty());
+    let paid = DueScan { statuses: vec!["paid"], ..scan(&["2026-11-20"], &[], 100) };
+    assert_eq!(scanned(s, paid).await.0, ["acme/21"]);
+    let bills = DueScan { kind: RecordKind::Bill, statuses: vec!["open"], ..scan(&["2026-11-20"], &[], 100) };
+    assert_eq!(scanned(s, bills).await.0, ["acme/1"]);
+}
+
 /// The statuses a payment reminder may still act on.
 const OPEN: [&str; 4] = ["awaiting_send", "sent", "partially_paid", "overdue"];
 
-fn anchor_query(anchor: AnchorColumn, statuses: &[&'static str], dates: &[&str]) -> AnchorQuery {
-    AnchorQuery {
+/// Invoices in these statuses with their `anchor` date on one of these days: one query per
+/// status and day, as the reminder workflows ask.
+#[derive(Clone)]
+struct Anchored {
+    kind: RecordKind,
+    anchor: AnchorColumn,
+    statuses: Vec<&'static str>,
+    dates: Vec<NaiveDate>,
+}
+
+fn anchor_query(anchor: AnchorColumn, statuses: &[&'static str], dates: &[&str]) -> Anchored {
+    Anchored {
         kind: RecordKind::Invoice,
-        statuses: statuses.to_vec(),
         anchor,
+        statuses: statuses.to_vec(),
         dates: dates.iter().map(|d| day(d)).collect(),
-        after: None,
-        limit: 100,
     }
 }
 
@@ -636,9 +704,22 @@ fn id_of(r: &Stored) -> String {
     format!("{}/{}", r.record.key().account, r.record.key().id)
 }
 
-/// The `account/id` of each record `anchored` returns, in its order.
-async fn anchored_ids<S: Store>(s: &S, q: &AnchorQuery) -> Vec<String> {
-    s.anchored(q).await.unwrap().iter().map(id_of).collect()
+/// The `account/id` of each record the queries of `q` return, each query's in key order; the
+/// whole sorted when the queries are several.
+async fn anchored_ids<S: Store>(s: &S, q: &Anchored) -> Vec<String> {
+    let mut ids = Vec::new();
+    for status in &q.statuses {
+        for date in &q.dates {
+            let one = AnchorQuery { kind: q.kind, status, anchor: q.anchor, date: *date, after: None, limit: 100 };
+            let page: Vec<String> = s.anchored(&one).await.unwrap().iter().map(id_of).collect();
+            let mut sorted = page.clone();
+            sorted.sort();
+            assert_eq!(page, sorted, "one status and day come in key order");
+            ids.extend(page);
+        }
+    }
+    ids.sort();
+    ids
 }
 
 async fn anchored_finds_records_by_due_or_txn_date_and_status<S: Store>(s: &S) {
@@ -687,12 +768,21 @@ async fn anchored_finds_records_by_due_or_txn_date_and_status<S: Store>(s: &S) {
     assert_eq!(anchored_ids(s, &txn(&OPEN, &["2026-10-05"])).await, ["acme/2"]);
     assert_eq!(anchored_ids(s, &txn(&["paid"], &["2026-10-01", "2026-10-05"])).await, ["acme/3"]);
     assert!(anchored_ids(s, &txn(&OPEN, &["2026-11-20"])).await.is_empty(), "a due date is not a txn date");
-    let bills = AnchorQuery { kind: RecordKind::Bill, ..due(&["open"], &["2026-11-20"]) };
+    let bills = Anchored { kind: RecordKind::Bill, ..due(&["open"], &["2026-11-20"]) };
     assert_eq!(anchored_ids(s, &bills).await, ["acme/1"], "of one kind only");
     assert!(anchored_ids(s, &due(&["open"], &["2026-11-20"])).await.is_empty(), "a bill is not an invoice");
 
     // Pages of two continue after the last key and give every match once, in key order.
-    let mut q = AnchorQuery { limit: 2, ..due(&OPEN, &["2026-11-20", "2026-11-25", "2026-11-27"]) };
+    let extra = ["7", "8", "9"].map(|id| dated_invoice("acme", id, "150.00", "2026-10-01", "2026-11-20"));
+    apply(s, "2026-11-10", "2026-11-10T12:30:00Z", &extra).await;
+    let mut q = AnchorQuery {
+        kind: RecordKind::Invoice,
+        status: "sent",
+        anchor: AnchorColumn::DueDate,
+        date: day("2026-11-20"),
+        after: None,
+        limit: 2,
+    };
     let mut pages = Vec::new();
     loop {
         let page = s.anchored(&q).await.unwrap();
@@ -700,7 +790,7 @@ async fn anchored_finds_records_by_due_or_txn_date_and_status<S: Store>(s: &S) {
         q.after = Some(last.record.key().clone());
         pages.push(page.iter().map(id_of).collect::<Vec<_>>());
     }
-    assert_eq!(pages, [vec!["acme/1", "acme/2"], vec!["acme/4", "acme/5"], vec!["other/0"]]);
+    assert_eq!(pages, [vec!["acme/1", "acme/7"], vec!["acme/8", "acme/9"], vec!["other/0"]]);
 
     // An update moves the record to its new dates and status.
     let mut moved = dated_invoice("acme", "4", "100.00", "2026-10-09", "2026-11-30");
@@ -708,14 +798,20 @@ async fn anchored_finds_records_by_due_or_txn_date_and_status<S: Store>(s: &S) {
     apply(s, "2026-11-10", "2026-11-10T13:00:00Z", &[moved]).await;
     assert!(anchored_ids(s, &due(&OPEN, &["2026-11-25"])).await.is_empty(), "no longer due that day");
     assert_eq!(anchored_ids(s, &due(&["partially_paid"], &["2026-11-30"])).await, ["acme/4"]);
-    assert_eq!(anchored_ids(s, &txn(&OPEN, &["2026-10-01"])).await, ["acme/1", "acme/5", "other/0"]);
+    assert_eq!(
+        anchored_ids(s, &txn(&OPEN, &["2026-10-01"])).await,
+        ["acme/1", "acme/5", "acme/7", "acme/8", "acme/9", "other/0"]
+    );
     assert_eq!(anchored_ids(s, &txn(&OPEN, &["2026-10-09"])).await, ["acme/4"]);
 
     // A status that time changed (overdue after the due date) is the one filtered on.
     let cal = Fixed(day("2026-11-21"));
     s.refresh(&Moment { now: at("2026-11-21T06:00:00Z"), calendar: &cal }).await.unwrap();
     assert!(anchored_ids(s, &due(&["sent", "partially_paid"], &["2026-11-20"])).await.is_empty());
-    assert_eq!(anchored_ids(s, &due(&["overdue"], &["2026-11-20"])).await, ["acme/1", "acme/2", "other/0"]);
+    assert_eq!(
+        anchored_ids(s, &due(&["overdue"], &["2026-11-20"])).await,
+        ["acme/1", "acme/2", "acme/7", "acme/8", "acme/9", "other/0"]
+    );
     assert_eq!(anchored_ids(s, &due(&["paid"], &["2026-11-20"])).await, ["acme/3"], "a paid invoice stays paid");
 }
 
@@ -1074,6 +1170,7 @@ contract!(
     records_returns_the_stored_ones_and_skips_unknown_keys,
     failures_are_listed_with_their_fields,
     anchored_finds_records_by_due_or_txn_date_and_status,
+    a_due_scan_finds_records_by_status_and_either_date_page_by_page,
     a_firing_is_written_once_per_key_and_per_step,
     save_firings_moves_the_cursor_and_reset_forgets_it,
 );

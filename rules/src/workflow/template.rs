@@ -2,7 +2,7 @@
 //! French that a finance team would send as they are (polite first, firmer later, always with the
 //! number, the amount due, the due date and the days overdue), and the actions a firing makes.
 
-use std::collections::BTreeMap;
+use std::borrow::Cow;
 
 use chrono::NaiveDate;
 
@@ -61,46 +61,62 @@ fn locale(language: Language) -> Locale {
     }
 }
 
+/// The merge fields of `subject` on `today`, printed in `language`. Each is formatted only when
+/// a template asks for it: a headline uses three or four of them.
+#[derive(Clone, Copy)]
+pub struct Fields<'a> {
+    subject: &'a Subject,
+    today: NaiveDate,
+    locale: Locale,
+}
+
 /// The merge fields of `subject` on `today`, printed in `language`.
-pub fn fields(subject: &Subject, today: NaiveDate, language: Language) -> BTreeMap<&'static str, String> {
-    let l = locale(language);
-    let mut f = BTreeMap::new();
-    let date = |d: NaiveDate| format::date_long(d, l);
-    match subject {
-        Subject::Invoice(r, _) => {
-            f.insert("customer", r.customer.name.clone());
-            f.insert("number", r.number.clone().unwrap_or_else(|| r.key.id.to_string()));
-            f.insert("amount", format::money(&r.amount, l));
-            f.insert("amount_due", format::money(&r.balance, l));
-            f.insert("currency", r.amount.currency.code().to_owned());
-            f.insert("invoice_date", date(r.txn_date));
-            if let Some(due) = r.due_date {
-                f.insert("due_date", date(due));
-                f.insert("days_overdue", (today - due).num_days().max(0).to_string());
-                f.insert("days_until_due", (due - today).num_days().max(0).to_string());
+pub fn fields(subject: &Subject, today: NaiveDate, language: Language) -> Fields<'_> {
+    Fields { subject, today, locale: locale(language) }
+}
+
+impl Fields<'_> {
+    /// Field `name`, or `None` when the record has no value for it (or there is no such field).
+    pub fn get(&self, name: &str) -> Option<Cow<'_, str>> {
+        let l = self.locale;
+        let date = |d: NaiveDate| Cow::Owned(format::date_long(d, l));
+        let days = |n: i64| Cow::Owned(n.max(0).to_string());
+        let (number, amount, balance, due, party, txn) = match self.subject {
+            Subject::Invoice(r, _) => {
+                (r.number.as_deref(), &r.amount, Some(&r.balance), r.due_date, &r.customer.name, r.txn_date)
             }
-        }
-        Subject::Bill(r, _) => {
-            f.insert("vendor", r.vendor.name.clone());
-            f.insert("number", r.number.clone().unwrap_or_else(|| r.key.id.to_string()));
-            f.insert("amount", format::money(&r.amount, l));
-            f.insert("amount_due", format::money(&r.balance, l));
-            f.insert("currency", r.amount.currency.code().to_owned());
-            if let Some(due) = r.due_date {
-                f.insert("due_date", date(due));
-                f.insert("days_overdue", (today - due).num_days().max(0).to_string());
-                f.insert("days_until_due", (due - today).num_days().max(0).to_string());
+            Subject::Bill(r, _) => {
+                (r.number.as_deref(), &r.amount, Some(&r.balance), r.due_date, &r.vendor.name, r.txn_date)
             }
-        }
-        Subject::Payment(r, _) => {
-            f.insert("customer", r.customer.name.clone());
-            f.insert("payment_amount", format::money(&r.amount, l));
-            f.insert("currency", r.amount.currency.code().to_owned());
-            f.insert("payment_date", date(r.txn_date));
-        }
-        Subject::Deposit(_) => {}
+            Subject::Payment(r, _) => (None, &r.amount, None, None, &r.customer.name, r.txn_date),
+            Subject::Deposit(_) => return None,
+        };
+        let is = |kind: &str| match self.subject {
+            Subject::Invoice(..) => kind == "invoice",
+            Subject::Bill(..) => kind == "bill",
+            Subject::Payment(..) => kind == "payment",
+            Subject::Deposit(_) => false,
+        };
+        let payable = !is("payment");
+        Some(match name {
+            "customer" if !is("bill") => Cow::Borrowed(party.as_str()),
+            "vendor" if is("bill") => Cow::Borrowed(party.as_str()),
+            "number" if payable => match number {
+                Some(n) => Cow::Borrowed(n),
+                None => Cow::Owned(self.subject.key().id.to_string()),
+            },
+            "amount" if payable => Cow::Owned(format::money(amount, l)),
+            "amount_due" => Cow::Owned(format::money(balance?, l)),
+            "currency" => Cow::Borrowed(amount.currency.code()),
+            "invoice_date" if is("invoice") => date(txn),
+            "due_date" => date(due?),
+            "days_overdue" => days((self.today - due?).num_days()),
+            "days_until_due" => days((due? - self.today).num_days()),
+            "payment_amount" if !payable => Cow::Owned(format::money(amount, l)),
+            "payment_date" if !payable => date(txn),
+            _ => return None,
+        })
     }
-    f
 }
 
 /// A template with a merge field that does not exist.
@@ -133,7 +149,7 @@ fn merge_fields_in(template: &str) -> impl Iterator<Item = &str> {
 
 /// `template` with each `{field}` replaced; a field the record has no value for (a bill's due
 /// date when it has none) prints as `—`.
-pub fn render(template: &str, fields: &BTreeMap<&'static str, String>) -> String {
+pub fn render(template: &str, fields: &Fields<'_>) -> String {
     let mut out = String::with_capacity(template.len() + 64);
     let mut rest = template;
     while let Some(open) = rest.find('{') {
@@ -142,7 +158,7 @@ pub fn render(template: &str, fields: &BTreeMap<&'static str, String>) -> String
         match after.find('}') {
             Some(close) => {
                 let name = after[..close].trim();
-                out.push_str(fields.get(name).map_or("—", String::as_str));
+                out.push_str(fields.get(name).as_deref().unwrap_or("—"));
                 rest = &after[close + 1..];
             }
             None => {
@@ -275,9 +291,14 @@ fn build(
     };
     let fields = fields(subject, today, language);
     let (default_subject, default_body) = customer_email(tone, language);
-    let subject_line = render(stage.subject.as_deref().unwrap_or(default_subject), &fields);
-    let body = if bodies { render(stage.body.as_deref().unwrap_or(default_body), &fields) } else { String::new() };
-    let team = render(stage.subject.as_deref().unwrap_or(team_text(firing.workflow, language)), &fields);
+    // Each text is written only if a channel of the stage needs it.
+    let subject_line = || render(stage.subject.as_deref().unwrap_or(default_subject), &fields);
+    let body = || if bodies { render(stage.body.as_deref().unwrap_or(default_body), &fields) } else { String::new() };
+    let team = std::cell::OnceCell::new();
+    let team = || {
+        team.get_or_init(|| render(stage.subject.as_deref().unwrap_or(team_text(firing.workflow, language)), &fields))
+            .clone()
+    };
     stage
         .channels
         .iter()
@@ -286,8 +307,8 @@ fn build(
                 Subject::Invoice(r, _) => r.bill_email.as_ref().map(|to| Action::Email {
                     to: vec![to.clone()],
                     cc: r.cc.clone(),
-                    subject: subject_line.clone(),
-                    text: body.clone(),
+                    subject: subject_line(),
+                    text: body(),
                     html: None,
                 }),
                 _ => None,
@@ -295,15 +316,15 @@ fn build(
             Channel::TeamEmail { destination } => Some(Action::Email {
                 to: vec![destination.clone()],
                 cc: Vec::new(),
-                subject: team.clone(),
-                text: team.clone(),
+                subject: team(),
+                text: team(),
                 html: None,
             }),
             Channel::Slack { destination } => {
-                Some(Action::Slack { destination: destination.clone(), text: team.clone(), blocks: None })
+                Some(Action::Slack { destination: destination.clone(), text: team(), blocks: None })
             }
             Channel::Task { assignee } => Some(Action::Task {
-                title: team.clone(),
+                title: team(),
                 notes: None,
                 assignee: assignee.clone(),
                 due: Some(today),
@@ -380,7 +401,9 @@ mod tests {
         let e = check("Invoice {numbr}").unwrap_err();
         assert_eq!(e.hint.as_deref(), Some("number"));
         assert!(e.to_string().starts_with("unknown merge field {numbr} (did you mean {number}?)"), "{e}");
-        let fields = BTreeMap::from([("number", "7".to_owned())]);
-        assert_eq!(render("#{number} due {due_date} {", &fields), "#7 due — {");
+        let subject = invoice();
+        let fields = fields(&subject, day("2026-11-30"), Language::En);
+        assert_eq!(render("#{number} of {vendor} due {due_date} {", &fields), "#1042 of — due October 31, 2026 {");
+        assert_eq!(render("{amount_due}, {days_overdue} days late", &fields), "€800.00, 30 days late");
     }
 }
