@@ -386,6 +386,20 @@ async fn sends_over(w: &World, from: &str, to: &str, step: i64) -> Vec<String> {
 }
 
 #[tokio::test]
+async fn a_friday_evening_step_goes_out_on_monday_at_nine_under_its_own_key() {
+    let mut w = World::new().await;
+    w.import("default", "2026-11-01T12:00:00Z", &[invoice("42", "2026-11-27", "500.00", "2026-11-01T12:00:00Z")]).await;
+    let mut config = WorkflowKind::PaymentDue.defaults();
+    config.stages = vec![Stage::new(0, vec![Channel::CustomerEmail])];
+    config.send_time = "18:30:00".parse().unwrap();
+    w.enable(WorkflowKind::PaymentDue, config);
+    w.pass("2026-11-27T12:00:00Z").await;
+    // Friday 18:30 is after the window closes (17:00): Monday 09:00 EST.
+    assert_eq!(sends_over(&w, "2026-11-27T12:00:00Z", "2026-12-01T00:00:00Z", 30).await, ["2026-11-30T14:00:00Z"]);
+    assert_eq!(w.sent().await, [triple("stage-1", "2026-11-27", "2026-11-30T14:00:00Z")]);
+}
+
+#[tokio::test]
 async fn daylight_saving_in_new_york_sends_once_in_the_gap_and_once_in_the_repeated_hour() {
     // 02:30 does not exist on 2026-03-08: the first valid instant, 03:00 EDT (07:00 UTC).
     let mut w = World::new().await;
