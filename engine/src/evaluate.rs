@@ -146,14 +146,6 @@ pub async fn slot<S: Store>(
             let zone = clock.companies.get(&key.account).time_zone;
             let today = slot.with_timezone(&zone).date_naive();
             let subject = subject_of(stored.record, today, stored.status == "deposited");
-            let was = enrolled.contains(&key);
-            if is_gone(&subject) {
-                if was {
-                    leave.push(key);
-                }
-                continue;
-            }
-            let cause = Cause::Schedule { slot };
             if rule.uses_deal()
                 && let Some(deal) = deal_of(&subject)
                 && !deals.contains_key(deal)
@@ -161,28 +153,15 @@ pub async fn slot<S: Store>(
                 deals.insert(deal.clone(), crate::deals::deal_view(store, deal, clock).await?);
             }
             let deal = deal_of(&subject).and_then(|d| deals.get(d));
-            let input = Input { subject: &subject, change: None, now: slot, zone, locale, cause: cause.clone(), deal };
-            match host.evaluate(rule, &input) {
-                Ok(e) if e.matched && !was => {
-                    let stamp = slot.format("%Y-%m-%dT%H:%M:%SZ");
-                    intents.extend(
-                        e.intents
-                            .into_iter()
-                            .enumerate()
-                            .map(|(n, intent)| NewIntent { key: format!("rule:{id}:slot:{stamp}:{key}:{n}"), intent }),
-                    );
+            let at = SlotRecord { subject: &subject, key: &key, zone, deal };
+            match decide_slot(host, rule, slot, &at, enrolled.contains(&key), locale) {
+                SlotDecision::Fire(new) => {
+                    intents.extend(new);
                     enroll.push(key);
                 }
-                Ok(e) if !e.matched && was => leave.push(key),
-                Ok(_) => {}
-                Err(error) => failures.push(RuleFailure {
-                    rule: id.clone(),
-                    version: rule.def.version.clone(),
-                    record: key,
-                    cause,
-                    message: error.to_string(),
-                    limit: error.limit,
-                }),
+                SlotDecision::Leave => leave.push(key),
+                SlotDecision::Stay => {}
+                SlotDecision::Failed(failure) => failures.push(failure),
             }
             total.events += 1;
         }
@@ -193,8 +172,82 @@ pub async fn slot<S: Store>(
     Ok(total)
 }
 
+/// A record at a schedule slot.
+pub struct SlotRecord<'a> {
+    /// The record as it is on the slot's local day.
+    pub subject: &'a Subject,
+    /// Its key.
+    pub key: &'a RecordKey,
+    /// Its company's zone.
+    pub zone: chrono_tz::Tz,
+    /// Its deal, projected, when the rule reads `deal`.
+    pub deal: Option<&'a DealView>,
+}
+
+/// What a schedule slot decides for one record.
+#[derive(Debug)]
+pub enum SlotDecision {
+    /// It starts matching: these intents, and it is enrolled.
+    Fire(Vec<NewIntent>),
+    /// It stopped matching (or is gone): it leaves, and may fire again later.
+    Leave,
+    /// Nothing changes (still matching, or still not).
+    Stay,
+    /// The evaluation failed.
+    Failed(RuleFailure),
+}
+
+/// What scheduled rule `rule` decides at `slot` for `record`, enrolled or not (HubSpot's
+/// re-enrollment: a record fires only on a not-matching → matching transition). The running
+/// engine and `invoiceflow simulate` both decide with this.
+pub fn decide_slot(
+    host: &RuleHost,
+    rule: &CompiledRule,
+    slot: chrono::DateTime<chrono::Utc>,
+    record: &SlotRecord<'_>,
+    enrolled: bool,
+    locale: Locale,
+) -> SlotDecision {
+    if is_gone(record.subject) {
+        return if enrolled { SlotDecision::Leave } else { SlotDecision::Stay };
+    }
+    let cause = Cause::Schedule { slot };
+    let input = Input {
+        subject: record.subject,
+        change: None,
+        now: slot,
+        zone: record.zone,
+        locale,
+        cause: cause.clone(),
+        deal: record.deal,
+    };
+    match host.evaluate(rule, &input) {
+        Ok(e) if e.matched && !enrolled => {
+            let stamp = slot.format("%Y-%m-%dT%H:%M:%SZ");
+            let (id, key) = (&rule.def.id, record.key);
+            SlotDecision::Fire(
+                e.intents
+                    .into_iter()
+                    .enumerate()
+                    .map(|(n, intent)| NewIntent { key: format!("rule:{id}:slot:{stamp}:{key}:{n}"), intent })
+                    .collect(),
+            )
+        }
+        Ok(e) if !e.matched && enrolled => SlotDecision::Leave,
+        Ok(_) => SlotDecision::Stay,
+        Err(error) => SlotDecision::Failed(RuleFailure {
+            rule: rule.def.id.to_string(),
+            version: rule.def.version.clone(),
+            record: record.key.clone(),
+            cause,
+            message: error.to_string(),
+            limit: error.limit,
+        }),
+    }
+}
+
 /// The deal of an invoice's own `deal_id`.
-fn deal_of(subject: &Subject) -> Option<&HolderId> {
+pub fn deal_of(subject: &Subject) -> Option<&HolderId> {
     match subject {
         Subject::Invoice(inv, _) => inv.holders.deal.as_ref(),
         _ => None,

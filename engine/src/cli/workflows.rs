@@ -457,7 +457,10 @@ async fn scheduled_rules<S: Store>(
     store: &S,
     timeline: &mut Timeline,
 ) -> anyhow::Result<()> {
-    use invoiceflow_rules::script::{Cause, Input, Trigger};
+    use invoiceflow::clock::{Clock, Now};
+    use invoiceflow::evaluate;
+    use invoiceflow_rules::script::Trigger;
+    use invoiceflow_rules::script::types::DealView;
     use std::collections::{HashMap, HashSet};
     let Some((host, rules)) = super::rules::runnable(&env.config)? else {
         if !args.rule.is_empty() {
@@ -511,43 +514,52 @@ async fn scheduled_rules<S: Store>(
         }
         slots.sort_by_key(|(at, zone)| (*at, zone.name()));
         slots.dedup();
+        // Enrollment as the running engine keeps it, in memory: the same decision, slot by slot.
         let mut enrolled: HashSet<invoiceflow_rules::RecordKey> = HashSet::new();
+        let mut deals: HashMap<(invoiceflow_rules::HolderId, DateTime<Utc>), DealView> = HashMap::new();
         let mut stamps = Stamps::default();
+        let source = format!("rule:{}", rule.def.id);
         for (slot, zone) in slots {
             for s in stored.iter().filter(|s| env.config.companies.get(&s.record.key().account).time_zone == zone) {
                 let key = s.record.key().clone();
                 let day = slot.with_timezone(&zone).date_naive();
                 let subject = subject_of(s.record.clone(), day, s.status == "deposited");
-                let input = Input {
-                    subject: &subject,
-                    change: None,
-                    now: slot,
-                    zone,
-                    locale: env.config.rules.locale,
-                    cause: Cause::Schedule { slot },
-                    deal: None,
-                };
-                let Ok(evaluation) = host.evaluate(rule, &input) else { continue };
-                let was = enrolled.contains(&key);
-                if evaluation.matched && !was {
-                    enrolled.insert(key.clone());
-                    let actions: Vec<Action> = evaluation.intents.into_iter().map(|i| i.action).collect();
-                    let source = format!("rule:{}", rule.def.id);
-                    let record = key.to_string();
-                    timeline.push(
-                        &Firing {
+                if rule.uses_deal()
+                    && let Some(deal) = evaluate::deal_of(&subject)
+                    && !deals.contains_key(&(deal.clone(), slot))
+                {
+                    let clock = Clock { now: Now::At(slot), companies: env.config.companies.clone() };
+                    let view = invoiceflow::deals::deal_view(store, deal, &clock).await?;
+                    deals.insert((deal.clone(), slot), view);
+                }
+                let deal = evaluate::deal_of(&subject).and_then(|d| deals.get(&(d.clone(), slot)));
+                let record = evaluate::SlotRecord { subject: &subject, key: &key, zone, deal };
+                match evaluate::decide_slot(
+                    &host,
+                    rule,
+                    slot,
+                    &record,
+                    enrolled.contains(&key),
+                    env.config.rules.locale,
+                ) {
+                    evaluate::SlotDecision::Fire(intents) => {
+                        let actions: Vec<Action> = intents.into_iter().map(|i| i.intent.action).collect();
+                        let line = Firing {
                             at: slot,
                             zone,
                             source: &source,
-                            record: &record,
+                            record: &key.to_string(),
                             stage: "slot",
-                            key: format!("rule:{}:slot:{}:{key}:0", rule.def.id, slot.format("%Y-%m-%dT%H:%M:%SZ")),
+                            key: format!("rule:{}:slot:{}:{key}", rule.def.id, slot.format("%Y-%m-%dT%H:%M:%SZ")),
                             actions: &actions,
-                        }
-                        .row(args.json, &mut stamps),
-                    )?;
-                } else if !evaluation.matched && was {
-                    enrolled.remove(&key);
+                        };
+                        timeline.push(&line.row(args.json, &mut stamps))?;
+                        enrolled.insert(key);
+                    }
+                    evaluate::SlotDecision::Leave => {
+                        enrolled.remove(&key);
+                    }
+                    evaluate::SlotDecision::Stay | evaluate::SlotDecision::Failed(_) => {}
                 }
             }
         }

@@ -509,3 +509,61 @@ async fn switching_a_workflow_on_sends_nothing_of_the_past_and_off_forgets_where
     w.pass("2026-11-26T12:00:00Z").await;
     assert_eq!(w.store.cursor(&reminders::cursor_name(WorkflowKind::PaymentDue)).await.unwrap(), 0);
 }
+
+/// `invoiceflow simulate` and the running engine's passes are one planner: over the example
+/// company's records, the steps the passes send are exactly the workflow lines simulate prints.
+#[tokio::test]
+async fn simulate_previews_exactly_what_the_passes_send() {
+    const BIN: &str = env!("CARGO_BIN_EXE_invoiceflow");
+    let examples = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples");
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("e.db").display());
+    let config_path = format!("{examples}/invoiceflow.toml");
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(BIN)
+            .args(["--config", &config_path, "--database", &url, "--now", "2026-11-25T06:00:00Z"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    run(&["import", &format!("{examples}/data")]);
+    let (from, to) = ("2026-11-25", "2026-12-06");
+    let preview = run(&["simulate", "--from", from, "--to", to, "--include-disabled", "--json"]);
+    let mut previewed: Vec<String> = preview
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|v| v["source"].as_str().is_some_and(|s| s.starts_with("workflow:")))
+        .map(|v| v["key"].as_str().unwrap().to_owned())
+        .collect();
+    previewed.sort();
+    assert!(previewed.len() > 20, "the example company has reminders due: {previewed:?}");
+
+    // The engine: the same workflows switched on, a pass every 15 minutes over the same days in
+    // every company's zone (from the evening before, so that nothing is missed).
+    let config = Config::load(Some(std::path::Path::new(&config_path))).unwrap();
+    let store = SqliteStore::connect(&url).await.unwrap();
+    let workflows: BTreeMap<WorkflowKind, WorkflowConfig> =
+        config.workflows.iter().map(|(k, c)| (*k, WorkflowConfig { enabled: true, ..c.clone() })).collect();
+    let mut now = at("2026-11-24T12:00:00Z");
+    while now <= at("2026-12-07T12:00:00Z") {
+        let clock = Clock { now: Now::At(now), companies: config.companies.clone() };
+        reminders::pass(&store, &workflows, &clock).await.unwrap();
+        now += Duration::minutes(15);
+    }
+    let mut sent: Vec<String> = store
+        .firings(&FiringQuery { limit: 10_000, ..Default::default() })
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|f| {
+            let zone = config.companies.get(&f.record.account).time_zone;
+            let day = f.due_at.with_timezone(&zone).date_naive();
+            f.sent && day >= self::day(from) && day <= self::day(to)
+        })
+        .map(|f| f.key)
+        .collect();
+    sent.sort();
+    assert_eq!(sent, previewed);
+}
