@@ -4,7 +4,7 @@
 ALTER TABLE records ADD COLUMN txn_date TEXT;   -- YYYY-MM-DD
 UPDATE records SET txn_date = CAST(body AS jsonb)->>'txn_date';
 -- One status and one date at a time, the index gives the records in key order: pages need no sort.
-DROP INDEX records_by_status_due;
+DROP INDEX IF EXISTS records_by_status_due;   -- IF EXISTS: a killed bulk import may have set it aside
 CREATE INDEX records_by_status_due ON records (status, due_date, account, id);
 CREATE INDEX records_by_status_txn ON records (status, txn_date, account, id);
 

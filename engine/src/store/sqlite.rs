@@ -205,4 +205,64 @@ mod tests {
         store.migrate().await.expect("migrate");
         assert!(index_sql(&store, "records_by_deal").await.is_some());
     }
+
+    #[tokio::test]
+    async fn upgrading_a_store_fills_the_dates_the_workflows_count_from() {
+        use invoiceflow_rules::parse::{Item, ParseContext, parse_value};
+        let dir = tempfile::tempdir().expect("temp dir");
+        // The schema before the reminder workflows: migrations 0001 to 0003.
+        let earlier = dir.path().join("earlier");
+        std::fs::create_dir(&earlier).expect("dir");
+        let all = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations/sqlite");
+        for entry in std::fs::read_dir(&all).expect("migrations") {
+            let path = entry.expect("entry").path();
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
+            if name.as_str() < "0004" {
+                std::fs::copy(&path, earlier.join(&name)).expect("copy");
+            }
+        }
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let store = SqliteStore::connect(&url).await.expect("connect");
+        let migrator = sqlx::migrate::Migrator::new(earlier.as_path()).await.expect("earlier migrations");
+        migrator.run(&store.pool).await.expect("migrate to 0003");
+        // An invoice as the earlier version stored it.
+        let account = invoiceflow_rules::AccountName::new("acme").expect("account");
+        let usd = |_: &invoiceflow_rules::AccountName| invoiceflow_rules::Currency::USD;
+        let ctx = ParseContext { account: &account, home_currency: &usd, received_at: chrono::DateTime::UNIX_EPOCH };
+        let value = serde_json::json!({"type": "invoice", "id": "7", "customer": "Acme", "amount": "10.00",
+            "balance": "10.00", "currency": "USD", "txn_date": "2026-11-10", "due_date": "2026-12-10",
+            "updated_at": "2026-11-10T00:00:00Z"});
+        let Some(Item::Record(invoiceflow_rules::parse::Incoming::Upsert(record))) =
+            parse_value(value, &ctx).into_iter().next()
+        else {
+            panic!("parsed")
+        };
+        let row = crate::store::codec::encode(&crate::store::Stored { record, status: "awaiting_send".into() })
+            .expect("encode");
+        sqlx::query(
+            "INSERT INTO records (kind, account, id, status, due_date, updated_at, currency, body) \
+             VALUES ('invoice', 'acme', '7', 'awaiting_send', '2026-12-10', 0, 'USD', $1)",
+        )
+        .bind(&row.body)
+        .execute(&store.pool)
+        .await
+        .expect("insert");
+        store.migrate().await.expect("upgrade");
+        let query = crate::store::AnchorQuery {
+            kind: invoiceflow_rules::RecordKind::Invoice,
+            status: "awaiting_send",
+            anchor: crate::store::AnchorColumn::TxnDate,
+            date: "2026-11-10".parse().expect("date"),
+            after: None,
+            limit: 10,
+        };
+        let found = store.anchored(&query).await.expect("anchored");
+        assert_eq!(found.len(), 1, "the invoice date was filled from the stored record");
+        let by_due = crate::store::AnchorQuery {
+            anchor: crate::store::AnchorColumn::DueDate,
+            date: "2026-12-10".parse().expect("date"),
+            ..query
+        };
+        assert_eq!(store.anchored(&by_due).await.expect("anchored").len(), 1, "and it is still found by due date");
+    }
 }
