@@ -41,7 +41,8 @@ fn on_changes(rule: &CompiledRule) -> bool {
     rule.def.enabled && rule.def.triggers.iter().any(|t| !matches!(t, Trigger::Schedule { .. }))
 }
 
-fn is_gone(subject: &Subject) -> bool {
+/// Voided or deleted: nothing fires for it (except `deleted` rules).
+pub fn is_gone(subject: &Subject) -> bool {
     use invoiceflow_rules::{BillStatus, InvoiceStatus, PaymentStatus};
     matches!(
         subject,
@@ -146,6 +147,12 @@ pub async fn slot<S: Store>(
             let zone = clock.companies.get(&key.account).time_zone;
             let today = slot.with_timezone(&zone).date_naive();
             let subject = subject_of(stored.record, today, stored.status == "deposited");
+            if is_gone(&subject) {
+                if enrolled.contains(&key) {
+                    leave.push(key);
+                }
+                continue;
+            }
             if rule.uses_deal()
                 && let Some(deal) = deal_of(&subject)
                 && !deals.contains_key(deal)

@@ -8,8 +8,17 @@
 //!   asks the store for those records alone.
 //! - Each (workflow, record, step) is decided once. A due date moved later re-plans the steps
 //!   still ahead; one already sent (or skipped) is never sent again.
-//! - A step is on time when the pass runs within [`ON_TIME`] of it; older ones were missed (the
-//!   engine was down) and follow the workflow's catch-up policy.
+//! - Steps are on time when the previous pass ran less than [`ON_TIME`] before this one (the
+//!   engine was up, if slow), or when they fell due less than [`ON_TIME`] ago. The others were
+//!   missed (the engine was down) and follow the workflow's catch-up policy.
+//! - Of steps due at one instant (a send window moved several onto one opening), only the last
+//!   is sent.
+//! - A record that no longer qualifies when its step falls due is skipped with an audit row when
+//!   it still owes something (paused, excluded, below the minimum, no billing email); one the
+//!   workflow is done with (paid, voided, deposited, sent for the unsent reminder) is not its
+//!   business any more and leaves no row.
+//! - Only a sent step is final: a step skipped on its date may be decided again on a later date
+//!   (its due date moved).
 //! - Switching a workflow on starts it at that moment: nothing of the past is sent then.
 
 use std::collections::{BTreeMap, HashSet};
@@ -20,14 +29,14 @@ use invoiceflow_rules::script::seen::Seen;
 use invoiceflow_rules::script::subject::subject_of;
 use invoiceflow_rules::script::{Cause, Intent, Subject};
 use invoiceflow_rules::workflow::config::{Anchor, CatchUp, WorkflowConfig, WorkflowKind};
-use invoiceflow_rules::workflow::plan::{self, Firing};
+use invoiceflow_rules::workflow::plan::{self, Firing, Skip};
 use invoiceflow_rules::workflow::template;
 use invoiceflow_rules::{BillStatus, InvoiceStatus, PaymentStatus, RecordKey, RecordKind};
 
 use crate::clock::Clock;
 use crate::store::{AnchorColumn, AnchorQuery, FiringDecision, NewFiring, NewIntent, Store, StoreError, Stored};
 
-/// How late a pass may run and still count a step as on time. A step due longer ago was missed.
+/// How far apart passes may run (and how late a step may be) with the engine counted as up.
 pub const ON_TIME: Duration = Duration::minutes(15);
 
 /// Records read per query.
@@ -50,13 +59,15 @@ pub fn cursor_name(kind: WorkflowKind) -> String {
 /// The record kind a workflow is about, and the stored statuses it may still act on (the others
 /// stop it for good, whatever the day).
 pub fn scope(kind: WorkflowKind) -> (RecordKind, Vec<&'static str>) {
+    use InvoiceStatus::{AwaitingSend, Overdue, PartiallyPaid, Sent};
     match kind {
-        WorkflowKind::PaymentDue | WorkflowKind::UnsentInvoice => (
-            RecordKind::Invoice,
-            [InvoiceStatus::AwaitingSend, InvoiceStatus::Sent, InvoiceStatus::PartiallyPaid, InvoiceStatus::Overdue]
-                .map(InvoiceStatus::as_str)
-                .to_vec(),
-        ),
+        // `awaiting_send` is never sent, `sent` is; partially paid and overdue invoices may be either.
+        WorkflowKind::PaymentDue => {
+            (RecordKind::Invoice, [Sent, PartiallyPaid, Overdue].map(InvoiceStatus::as_str).to_vec())
+        }
+        WorkflowKind::UnsentInvoice => {
+            (RecordKind::Invoice, [AwaitingSend, PartiallyPaid, Overdue].map(InvoiceStatus::as_str).to_vec())
+        }
         WorkflowKind::VendorPayment => {
             (RecordKind::Bill, [BillStatus::Open, BillStatus::Overdue].map(BillStatus::as_str).to_vec())
         }
@@ -215,11 +226,14 @@ impl PageContext<'_> {
                 subject,
                 zone,
                 today: self.today,
+                after: self.after,
                 now: self.now,
                 language: config.language_for(template::party(subject), company),
                 version: &self.version,
             };
-            firings.extend(ctx.decide(plan.iter().filter(|f| !done.contains(&(f.record.clone(), f.step.to_string())))));
+            let pending: Vec<Firing> =
+                plan.iter().filter(|f| !done.contains(&(f.record.clone(), f.step.to_string()))).cloned().collect();
+            firings.extend(ctx.decide(pending));
         }
         let mut decided = Decided::default();
         for f in &firings {
@@ -240,6 +254,7 @@ struct Decide<'a> {
     subject: &'a Subject,
     zone: Tz,
     today: NaiveDate,
+    after: DateTime<Utc>,
     now: DateTime<Utc>,
     language: invoiceflow_rules::workflow::config::Language,
     version: &'a str,
@@ -248,31 +263,38 @@ struct Decide<'a> {
 impl Decide<'_> {
     /// Sends the steps on time and those the catch-up policy keeps, if the record still
     /// qualifies now; the others get an audit row.
-    fn decide<'f>(&self, due: impl Iterator<Item = &'f Firing>) -> Vec<NewFiring> {
-        let (on_time, missed): (Vec<&Firing>, Vec<&Firing>) =
-            due.partition(|f| f.at.is_some_and(|at| self.now - at <= ON_TIME));
-        let mut out = Vec::new();
+    fn decide(&self, mut due: Vec<Firing>) -> Vec<NewFiring> {
         let skipped = |f: &Firing, reason: String| self.firing(f, FiringDecision::Skipped { reason });
+        let mut out: Vec<Option<NewFiring>> = plan::coalesce(&mut due)
+            .into_iter()
+            .map(|(f, by)| Some(skipped(&f, format!("superseded by {by}, due at the same time"))))
+            .collect();
+        let engine_up = self.now - self.after <= ON_TIME;
+        let (on_time, missed): (Vec<&Firing>, Vec<&Firing>) =
+            due.iter().partition(|f| engine_up || f.at.is_some_and(|at| self.now - at <= ON_TIME));
         if !on_time.is_empty() && matches!(self.config.catch_up, CatchUp::OnceWithinGrace { .. }) {
             // A step is due now: the missed ones are superseded by it.
             for f in missed {
                 let why = "missed while the engine was down; a later step is due now (catch_up = once_within_grace)";
-                out.push(skipped(f, why.to_owned()));
+                out.push(Some(skipped(f, why.to_owned())));
             }
         } else {
             let missed: Vec<Firing> = missed.into_iter().cloned().collect();
             let caught = plan::catch_up(self.config.catch_up, &missed, self.now);
-            out.extend(caught.skipped.into_iter().map(|(f, why)| skipped(f, why)));
+            out.extend(caught.skipped.into_iter().map(|(f, why)| Some(skipped(f, why))));
             out.extend(caught.send.into_iter().map(|f| self.send(f)));
         }
         out.extend(on_time.into_iter().map(|f| self.send(f)));
-        out
+        out.into_iter().flatten().collect()
     }
 
-    /// The step sent, or skipped when the record no longer qualifies (re-checked now).
-    fn send(&self, firing: &Firing) -> NewFiring {
-        if let Err(why) = plan::qualifies(self.kind, self.config, self.subject, self.today) {
-            return self.firing(firing, FiringDecision::Skipped { reason: why.to_string() });
+    /// The step sent; skipped, with an audit row, when the record still owes something but no
+    /// longer qualifies (re-checked now); nothing when the workflow is done with it.
+    fn send(&self, firing: &Firing) -> Option<NewFiring> {
+        match plan::qualifies(self.kind, self.config, self.subject, self.today) {
+            Ok(()) => {}
+            Err(Skip::Stopped(_) | Skip::NotSent | Skip::WrongKind | Skip::NoDate) => return None,
+            Err(why) => return Some(self.firing(firing, FiringDecision::Skipped { reason: why.to_string() })),
         }
         let all = plan::firings(self.kind, self.config, self.subject, self.zone).unwrap_or_default();
         let next = all.iter().filter(|f| f.at > firing.at).min_by_key(|f| f.at);
@@ -300,7 +322,7 @@ impl Decide<'_> {
         // On time, it expires counting from when it was due; caught up late, from now.
         let sent = firing.at.filter(|at| self.now - *at <= ON_TIME).unwrap_or(self.now);
         let expires_at = plan::expiry(firing, next, sent);
-        self.firing(firing, FiringDecision::Sent { expires_at, intents })
+        Some(self.firing(firing, FiringDecision::Sent { expires_at, intents }))
     }
 
     fn firing(&self, f: &Firing, decision: FiringDecision) -> NewFiring {

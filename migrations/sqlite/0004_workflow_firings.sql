@@ -22,7 +22,8 @@ CREATE TABLE firings (
     reason     TEXT,                        -- skipped: why
     decided_at BIGINT  NOT NULL
 );
--- A step is decided once per record, whatever its date becomes: a due date moved later re-plans
--- the steps still ahead and never sends one again.
-CREATE UNIQUE INDEX firings_once_per_step ON firings (workflow, kind, account, record_id, step);
+-- A step is sent once per record, whatever its date becomes: a due date moved later re-plans the
+-- steps still ahead and never sends one again. (A step skipped on one date may be decided again
+-- on another: its key differs.)
+CREATE UNIQUE INDEX firings_once_per_step ON firings (workflow, kind, account, record_id, step) WHERE sent;
 CREATE INDEX firings_by_decision ON firings (decided_at);

@@ -13,7 +13,7 @@ use invoiceflow_rules::RecordKind;
 use invoiceflow_rules::script::subject::subject_of;
 use invoiceflow_rules::script::{Action, Subject};
 use invoiceflow_rules::workflow::config::{Anchor, CatchUp, Channel, Language, WorkflowConfig, WorkflowKind};
-use invoiceflow_rules::workflow::plan::{Placement, anchor_dates, due_between, nominal_dates, qualifies};
+use invoiceflow_rules::workflow::plan::{Placement, anchor_dates, coalesce, due_between, nominal_dates, qualifies};
 use invoiceflow_rules::workflow::template;
 use invoiceflow_rules::workflow::time::local_instant;
 use serde_json::json;
@@ -419,7 +419,9 @@ impl PagePlan {
             let company_language = self.companies.language(&key.account);
             for (((kind, config), source), placement) in self.flows.iter().zip(&sources).zip(placements) {
                 let kind = *kind;
-                let Ok(plan) = due_between(kind, config, &base, placement, *after, *through) else { continue };
+                let Ok(mut plan) = due_between(kind, config, &base, placement, *after, *through) else { continue };
+                // Steps the send window moved onto one opening: only the last goes out.
+                coalesce(&mut plan);
                 for firing in plan {
                     let Some(at) = firing.at else { continue };
                     let day = at.with_timezone(&zone).date_naive();
@@ -524,6 +526,10 @@ async fn scheduled_rules<S: Store>(
                 let key = s.record.key().clone();
                 let day = slot.with_timezone(&zone).date_naive();
                 let subject = subject_of(s.record.clone(), day, s.status == "deposited");
+                if evaluate::is_gone(&subject) {
+                    enrolled.remove(&key);
+                    continue;
+                }
                 if rule.uses_deal()
                     && let Some(deal) = evaluate::deal_of(&subject)
                     && !deals.contains_key(&(deal.clone(), slot))

@@ -523,7 +523,8 @@ pub trait Store: Send + Sync {
     /// decoded.
     fn scan_due(&self, query: &DueScan) -> impl Future<Output = Result<Vec<Encoded>, StoreError>> + Send;
 
-    /// The steps of `workflow` already decided (sent or skipped) for each of `keys`.
+    /// The steps of `workflow` already sent for each of `keys` (a skipped step may be decided
+    /// again on another date).
     fn decided(
         &self,
         workflow: WorkflowKind,
@@ -531,9 +532,9 @@ pub trait Store: Send + Sync {
     ) -> impl Future<Output = Result<Vec<(RecordKey, String)>, StoreError>> + Send;
 
     /// Writes decided firings to the ledger, with the intents of those sent, and moves cursor
-    /// `cursor` (when given) forward, in one transaction. A firing whose key, or whose workflow,
-    /// record and step, is already in the ledger is not written, nor are its intents. Returns how
-    /// many firings were written.
+    /// `cursor` (when given) forward, in one transaction. A firing whose key is already in the
+    /// ledger, or a sent one whose workflow, record and step were already sent, is not written,
+    /// nor are its intents. Returns how many firings were written.
     fn save_firings(
         &self,
         cursor: Option<(&str, i64)>,

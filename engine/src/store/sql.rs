@@ -304,12 +304,13 @@ dual_sql!(
     OR txn_date IN (SELECT jsonb_array_elements_text(CAST($6 AS jsonb)))) ORDER BY account, id LIMIT $7) page"
 );
 dual_sql!(
-    /// The steps of workflow `$2` already decided for the `[kind, account, record_id]` records.
+    /// The steps of workflow `$2` already sent for the `[kind, account, record_id]` records.
     DECIDED = sqlite: "SELECT f.kind, f.account, f.record_id, f.step FROM jsonb_each($1) k JOIN firings f \
-    ON f.workflow = $2 AND f.kind = k.value->>0 AND f.account = k.value->>1 AND f.record_id = k.value->>2",
+    ON f.workflow = $2 AND f.kind = k.value->>0 AND f.account = k.value->>1 AND f.record_id = k.value->>2 \
+    AND f.sent",
     postgres: "SELECT f.kind, f.account, f.record_id, f.step FROM jsonb_array_elements(CAST($1 AS jsonb)) k \
     CROSS JOIN LATERAL (SELECT kind, account, record_id, step FROM firings WHERE workflow = $2 \
-    AND kind = k.value->>0 AND account = k.value->>1 AND record_id = k.value->>2) f"
+    AND kind = k.value->>0 AND account = k.value->>1 AND record_id = k.value->>2 AND sent) f"
 );
 rows_sql!(
     /// Writes `[key, workflow, kind, account, record_id, step, nominal, due_at, expires_at, sent,

@@ -1178,7 +1178,7 @@ fn firings_of<'a>(rows: &'a [Value], record: &str) -> Vec<&'a Value> {
     rows.iter().filter(|r| r["record"] == record).collect()
 }
 
-/// The nominal local date a workflow firing's key ends with (`…:stage-2:2026-11-25`).
+/// The nominal local date a workflow firing's key ends with (`…:day+7:2026-11-25`).
 fn nominal_date(row: &Value) -> chrono::NaiveDate {
     let key = text(&row["key"]);
     let (_, date) = key.rsplit_once(':').unwrap_or_else(|| panic!("a date at the end of {key}"));
@@ -1305,7 +1305,7 @@ fn a_custom_stage_subject_fills_in_its_merge_fields() {
     let rows = sandbox.simulate_json(&config, "2026-11-25", "2026-11-25", &["--workflow", "payment_due"]);
     let rows = firings_of(&rows, "invoice acme-us/105");
     assert_eq!(rows.len(), 1, "{rows:?}");
-    assert_eq!(rows[0]["stage"], "stage-1", "the only stage");
+    assert_eq!(rows[0]["stage"], "day+7", "the only stage, named by its offset");
     assert_eq!(rows[0]["actions"][0]["subject"], "Invoice 1016 for $3,975.00 is late");
 }
 
@@ -1409,8 +1409,8 @@ fn an_invoice_a_week_overdue_gets_the_second_stage_at_nine_in_new_york() {
     assert_eq!(row["at"], "2026-11-25T14:00:00Z");
     assert_eq!(row["local_time"], "2026-11-25 09:00 EST");
     assert_eq!(row["source"], "workflow:payment_due");
-    assert_eq!(row["stage"], "stage-2");
-    assert_eq!(row["key"], "workflow:payment_due:invoice acme-us/105:stage-2:2026-11-25");
+    assert_eq!(row["stage"], "day+7");
+    assert_eq!(row["key"], "workflow:payment_due:invoice acme-us/105:day+7:2026-11-25");
     assert_eq!(
         row["actions"],
         serde_json::json!([{
@@ -1425,7 +1425,7 @@ fn an_invoice_a_week_overdue_gets_the_second_stage_at_nine_in_new_york() {
     assert_eq!(
         line.as_deref(),
         Some(
-            "2026-11-25 09:00 EST  workflow:payment_due     invoice acme-us/105          stage-2   \
+            "2026-11-25 09:00 EST  workflow:payment_due     invoice acme-us/105          day+7     \
              email to ap.cascade@example.com: \"Reminder: invoice 1016 was due on November 18, 2026\""
         ),
         "{run:#?}"
@@ -1436,7 +1436,7 @@ fn an_invoice_a_week_overdue_gets_the_second_stage_at_nine_in_new_york() {
     let stages: Vec<(String, String)> =
         firings_of(&later, "invoice acme-us/105").iter().map(|r| (text(&r["stage"]), text(&r["local_time"]))).collect();
     let expected =
-        [("stage-2", "2026-11-25 09:00 EST"), ("stage-3", "2026-12-02 09:00 EST"), ("stage-4", "2026-12-18 09:00 EST")]
+        [("day+7", "2026-11-25 09:00 EST"), ("day+14", "2026-12-02 09:00 EST"), ("day+30", "2026-12-18 09:00 EST")]
             .map(|(s, t)| (s.to_owned(), t.to_owned()));
     assert_eq!(stages, expected);
 }
@@ -1450,9 +1450,9 @@ fn a_stage_falling_on_a_weekend_fires_the_next_monday_at_nine() {
     // Invoice 109's +14 stage falls on Saturday 2026-11-28.
     let row = firings_of(&rows, "invoice acme-us/109")
         .into_iter()
-        .find(|r| r["stage"] == "stage-3")
-        .unwrap_or_else(|| panic!("stage-3 of invoice 109: {rows:?}"));
-    assert_eq!(row["key"], "workflow:payment_due:invoice acme-us/109:stage-3:2026-11-28", "keyed by its nominal date");
+        .find(|r| r["stage"] == "day+14")
+        .unwrap_or_else(|| panic!("day+14 of invoice 109: {rows:?}"));
+    assert_eq!(row["key"], "workflow:payment_due:invoice acme-us/109:day+14:2026-11-28", "keyed by its nominal date");
     assert_eq!(row["local_time"], "2026-11-30 09:00 EST");
     assert_eq!(row["at"], "2026-11-30T14:00:00Z");
 
@@ -1491,19 +1491,19 @@ fn send_times_follow_each_companys_daylight_saving_time() {
     let pair = |a: &str, b: &str| (a.to_owned(), b.to_owned());
     // New York leaves daylight saving time on 2026-11-01, Paris on 2026-10-25.
     assert_eq!(
-        at("workflow:payment_due:invoice acme-us/97:stage-1:2026-10-23"),
+        at("workflow:payment_due:invoice acme-us/97:day-3:2026-10-23"),
         pair("2026-10-23T13:00:00Z", "2026-10-23 09:00 EDT")
     );
     assert_eq!(
-        at("workflow:payment_due:invoice acme-us/97:stage-2:2026-11-02"),
+        at("workflow:payment_due:invoice acme-us/97:day+7:2026-11-02"),
         pair("2026-11-02T14:00:00Z", "2026-11-02 09:00 EST")
     );
     assert_eq!(
-        at("workflow:payment_due:invoice atelier-fr/48:stage-2:2026-10-22"),
+        at("workflow:payment_due:invoice atelier-fr/48:day+7:2026-10-22"),
         pair("2026-10-22T07:00:00Z", "2026-10-22 09:00 CEST")
     );
     assert_eq!(
-        at("workflow:payment_due:invoice atelier-fr/49:stage-1:2026-10-28"),
+        at("workflow:payment_due:invoice atelier-fr/49:day-3:2026-10-28"),
         pair("2026-10-28T08:00:00Z", "2026-10-28 09:00 CET")
     );
 }

@@ -133,11 +133,11 @@ async fn each_payment_reminder_stage_fires_once_at_nine_in_the_window() {
     assert_eq!(
         w.sent().await,
         [
-            triple("stage-1", "2026-12-07", "2026-12-07T14:00:00Z"),
-            triple("stage-2", "2026-12-17", "2026-12-17T14:00:00Z"),
-            triple("stage-3", "2026-12-24", "2026-12-24T14:00:00Z"),
+            triple("day-3", "2026-12-07", "2026-12-07T14:00:00Z"),
+            triple("day+7", "2026-12-17", "2026-12-17T14:00:00Z"),
+            triple("day+14", "2026-12-24", "2026-12-24T14:00:00Z"),
             // Saturday: moved to Monday 09:00, keyed by its own date.
-            triple("stage-4", "2027-01-09", "2027-01-11T14:00:00Z"),
+            triple("day+30", "2027-01-09", "2027-01-11T14:00:00Z"),
         ]
     );
     assert!(w.skipped().await.is_empty());
@@ -146,18 +146,18 @@ async fn each_payment_reminder_stage_fires_once_at_nine_in_the_window() {
     assert_eq!(
         what,
         [
-            ("workflow:payment_due:invoice default/42:stage-1:2026-12-07:0", "email"),
-            ("workflow:payment_due:invoice default/42:stage-2:2026-12-17:0", "email"),
-            ("workflow:payment_due:invoice default/42:stage-3:2026-12-24:0", "email"),
-            ("workflow:payment_due:invoice default/42:stage-4:2027-01-09:0", "email"),
-            ("workflow:payment_due:invoice default/42:stage-4:2027-01-09:1", "task"),
+            ("workflow:payment_due:invoice default/42:day-3:2026-12-07:0", "email"),
+            ("workflow:payment_due:invoice default/42:day+7:2026-12-17:0", "email"),
+            ("workflow:payment_due:invoice default/42:day+14:2026-12-24:0", "email"),
+            ("workflow:payment_due:invoice default/42:day+30:2027-01-09:0", "email"),
+            ("workflow:payment_due:invoice default/42:day+30:2027-01-09:1", "task"),
         ]
     );
     let first = &intents[0].intent;
     assert_eq!(first.rule, "workflow:payment_due");
     assert_eq!(
         first.cause,
-        Cause::Workflow { step: "stage-1".into(), nominal: day("2026-12-07"), due: at("2026-12-07T14:00:00Z") }
+        Cause::Workflow { step: "day-3".into(), nominal: day("2026-12-07"), due: at("2026-12-07T14:00:00Z") }
     );
     let Action::Email { to, subject, .. } = &first.action else { panic!("{first:?}") };
     assert_eq!(to, &["ap@acme.example"]);
@@ -176,7 +176,7 @@ async fn a_payment_in_between_stops_the_reminders() {
     w.import("default", "2026-12-19T10:00:00Z", &[invoice("42", "2026-12-10", "0.00", "2026-12-19T10:00:00Z")]).await;
     w.daily("2026-12-19", "2027-01-15", "14:05:00").await;
     let steps: Vec<String> = w.sent().await.into_iter().map(|s| s.0).collect();
-    assert_eq!(steps, ["stage-1", "stage-2"]);
+    assert_eq!(steps, ["day-3", "day+7"]);
 }
 
 #[tokio::test]
@@ -191,9 +191,9 @@ async fn a_due_date_moved_later_replans_the_steps_ahead_and_never_resends_one() 
     assert_eq!(
         w.sent().await,
         [
-            triple("stage-1", "2026-12-07", "2026-12-07T14:00:00Z"),
+            triple("day-3", "2026-12-07", "2026-12-07T14:00:00Z"),
             // Sunday the 27th: Monday 09:00.
-            triple("stage-2", "2026-12-27", "2026-12-28T14:00:00Z"),
+            triple("day+7", "2026-12-27", "2026-12-28T14:00:00Z"),
         ]
     );
     assert_eq!(w.intents().await.len(), 2, "stage 1 was not sent again on the 17th");
@@ -208,12 +208,12 @@ async fn a_pause_skips_the_steps_it_covers_with_an_audit_row() {
     w.enable(WorkflowKind::PaymentDue, config);
     w.daily("2026-12-01", "2026-12-31", "14:05:00").await;
     let steps: Vec<String> = w.sent().await.into_iter().map(|s| s.0).collect();
-    assert_eq!(steps, ["stage-3"]);
+    assert_eq!(steps, ["day+14"]);
     assert_eq!(
         w.skipped().await,
         [
-            ("stage-1".to_owned(), "paused until 2026-12-20".to_owned()),
-            ("stage-2".to_owned(), "paused until 2026-12-20".to_owned())
+            ("day-3".to_owned(), "paused until 2026-12-20".to_owned()),
+            ("day+7".to_owned(), "paused until 2026-12-20".to_owned())
         ]
     );
 }
@@ -251,7 +251,7 @@ async fn minimum_balance_and_include_exclude_decide_who_is_reminded() {
     config.include = vec!["Someone Else".into()];
     w2.enable(WorkflowKind::PaymentDue, config);
     w2.daily("2026-12-01", "2026-12-08", "14:05:00").await;
-    assert_eq!(w2.skipped().await, [("stage-1".to_owned(), "Acme is excluded".to_owned())]);
+    assert_eq!(w2.skipped().await, [("day-3".to_owned(), "Acme is excluded".to_owned())]);
 }
 
 #[tokio::test]
@@ -271,7 +271,7 @@ async fn the_unsent_reminder_repeats_up_to_its_maximum_and_stops_once_sent() {
     assert_eq!(
         steps,
         [
-            ("stage-1".to_owned(), "2026-12-02".to_owned()),
+            ("day+1".to_owned(), "2026-12-02".to_owned()),
             ("repeat-1".to_owned(), "2026-12-04".to_owned()),
             ("repeat-2".to_owned(), "2026-12-06".to_owned()),
             ("repeat-3".to_owned(), "2026-12-08".to_owned()),
@@ -288,7 +288,7 @@ async fn the_unsent_reminder_repeats_up_to_its_maximum_and_stops_once_sent() {
     w.import("default", "2026-12-03T10:00:00Z", &[unsent]).await;
     w.daily("2026-12-03", "2026-12-20", "14:05:00").await;
     let steps: Vec<String> = w.sent().await.into_iter().map(|s| s.0).collect();
-    assert_eq!(steps, ["stage-1"]);
+    assert_eq!(steps, ["day+1"]);
 }
 
 #[tokio::test]
@@ -302,7 +302,7 @@ async fn the_vendor_reminder_makes_tasks_until_the_bill_is_paid() {
     w.enable(WorkflowKind::VendorPayment, WorkflowKind::VendorPayment.defaults());
     w.daily("2026-12-01", "2026-12-31", "14:05:00").await;
     let steps: Vec<(String, String)> = w.sent().await.into_iter().map(|s| (s.0, s.1)).collect();
-    assert_eq!(steps, [("stage-1".into(), "2026-12-07".into()), ("stage-2".into(), "2026-12-10".into())]);
+    assert_eq!(steps, [("day-3".into(), "2026-12-07".into()), ("day+0".into(), "2026-12-10".into())]);
     let intents = w.intents().await;
     let kinds: Vec<&str> = intents.iter().map(|i| i.intent.action.kind()).collect();
     assert_eq!(kinds, ["task", "task"]);
@@ -332,7 +332,7 @@ async fn the_deposit_reminder_repeats_until_the_payment_is_deposited() {
     assert_eq!(
         w.sent().await,
         [
-            triple("stage-1", "2026-12-03", "2026-12-03T14:00:00Z"),
+            triple("day+2", "2026-12-03", "2026-12-03T14:00:00Z"),
             triple("repeat-1", "2026-12-06", "2026-12-07T14:00:00Z"),
         ]
     );
@@ -396,7 +396,7 @@ async fn a_friday_evening_step_goes_out_on_monday_at_nine_under_its_own_key() {
     w.pass("2026-11-27T12:00:00Z").await;
     // Friday 18:30 is after the window closes (17:00): Monday 09:00 EST.
     assert_eq!(sends_over(&w, "2026-11-27T12:00:00Z", "2026-12-01T00:00:00Z", 30).await, ["2026-11-30T14:00:00Z"]);
-    assert_eq!(w.sent().await, [triple("stage-1", "2026-11-27", "2026-11-30T14:00:00Z")]);
+    assert_eq!(w.sent().await, [triple("day+0", "2026-11-27", "2026-11-30T14:00:00Z")]);
 }
 
 #[tokio::test]
@@ -455,9 +455,9 @@ async fn catching_up_after_three_days_down_follows_each_policy_and_audits_what_i
     assert!(skipped.iter().all(|(_, why)| why == "missed while the engine was down (catch_up = skip)"), "{skipped:?}");
 
     let w = down_three_days(CatchUp::OnceWithinGrace { grace_hours: 24 }).await;
-    assert_eq!(w.sent().await, [triple("stage-3", "2026-11-25", "2026-11-25T14:00:00Z")]);
+    assert_eq!(w.sent().await, [triple("day+2", "2026-11-25", "2026-11-25T14:00:00Z")]);
     let skipped = w.skipped().await;
-    assert_eq!(skipped.iter().map(|s| s.0.as_str()).collect::<Vec<_>>(), ["stage-1", "stage-2"]);
+    assert_eq!(skipped.iter().map(|s| s.0.as_str()).collect::<Vec<_>>(), ["day+0", "day+1"]);
     assert!(skipped[0].1.contains("a later one was due"), "{skipped:?}");
     let ledger = w.ledger().await;
     let sent = ledger.iter().find(|f| f.sent).unwrap();
@@ -469,7 +469,7 @@ async fn catching_up_after_three_days_down_follows_each_policy_and_audits_what_i
 
     let w = down_three_days(CatchUp::All).await;
     let steps: Vec<String> = w.sent().await.into_iter().map(|s| s.0).collect();
-    assert_eq!(steps, ["stage-1", "stage-2", "stage-3"]);
+    assert_eq!(steps, ["day+0", "day+1", "day+2"]);
     assert!(w.skipped().await.is_empty());
 }
 
@@ -483,7 +483,7 @@ async fn a_step_due_now_supersedes_the_missed_ones_within_grace() {
     w.pass("2026-11-22T12:00:00Z").await;
     // Back on Wednesday at 09:05: Wednesday's step is on time.
     w.pass("2026-11-25T14:05:00Z").await;
-    assert_eq!(w.sent().await, [triple("stage-3", "2026-11-25", "2026-11-25T14:00:00Z")]);
+    assert_eq!(w.sent().await, [triple("day+2", "2026-11-25", "2026-11-25T14:00:00Z")]);
     assert_eq!(w.skipped().await.len(), 2);
 }
 
@@ -503,7 +503,7 @@ async fn switching_a_workflow_on_sends_nothing_of_the_past_and_off_forgets_where
     w.enable(WorkflowKind::PaymentDue, config.clone());
     assert_eq!(w.pass("2026-11-24T17:00:00Z").await, Decided::default());
     w.pass("2026-11-25T14:05:00Z").await;
-    assert_eq!(w.sent().await, [triple("stage-3", "2026-11-25", "2026-11-25T14:00:00Z")]);
+    assert_eq!(w.sent().await, [triple("day+2", "2026-11-25", "2026-11-25T14:00:00Z")]);
     // Off, then on again: it starts afresh.
     w.workflows.insert(WorkflowKind::PaymentDue, config);
     w.pass("2026-11-26T12:00:00Z").await;
@@ -566,4 +566,66 @@ async fn simulate_previews_exactly_what_the_passes_send() {
         .collect();
     sent.sort();
     assert_eq!(sent, previewed);
+}
+
+#[tokio::test]
+async fn removing_a_stage_leaves_the_others_their_names_and_their_sends() {
+    let mut w = World::new().await;
+    w.import("default", "2026-11-10T12:00:00Z", &[invoice("42", "2026-12-10", "500.00", "2026-11-10T12:00:00Z")]).await;
+    w.enable(WorkflowKind::PaymentDue, WorkflowKind::PaymentDue.defaults());
+    w.daily("2026-12-01", "2026-12-18", "14:05:00").await;
+    // The admin drops the +7 stage after it went out: +14 and +30 still go out.
+    let mut config = WorkflowKind::PaymentDue.defaults();
+    config.stages.retain(|s| s.days != 7);
+    w.enable(WorkflowKind::PaymentDue, config);
+    w.daily("2026-12-19", "2027-01-15", "14:05:00").await;
+    let steps: Vec<String> = w.sent().await.into_iter().map(|s| s.0).collect();
+    assert_eq!(steps, ["day-3", "day+7", "day+14", "day+30"]);
+}
+
+#[tokio::test]
+async fn a_step_skipped_on_its_date_is_decided_again_when_the_due_date_moves() {
+    let mut w = World::new().await;
+    w.import("default", "2026-11-10T12:00:00Z", &[invoice("42", "2026-12-10", "500.00", "2026-11-10T12:00:00Z")]).await;
+    let mut config = WorkflowKind::PaymentDue.defaults();
+    config.paused = vec![Pause { who: "42".into(), until: day("2026-12-08") }];
+    w.enable(WorkflowKind::PaymentDue, config);
+    w.daily("2026-12-01", "2026-12-08", "14:05:00").await;
+    assert_eq!(w.skipped().await, [("day-3".to_owned(), "paused until 2026-12-08".to_owned())]);
+    // A new due date: the three-days-before reminder is ahead again, and goes out.
+    w.import("default", "2026-12-09T12:00:00Z", &[invoice("42", "2026-12-31", "500.00", "2026-12-09T12:00:00Z")]).await;
+    w.daily("2026-12-09", "2026-12-29", "14:05:00").await;
+    assert_eq!(w.sent().await, [triple("day-3", "2026-12-28", "2026-12-28T14:00:00Z")]);
+}
+
+#[tokio::test]
+async fn slow_passes_are_not_an_engine_down_and_miss_nothing() {
+    let mut w = World::new().await;
+    w.import("default", "2026-11-10T12:00:00Z", &[invoice("42", "2026-12-10", "500.00", "2026-11-10T12:00:00Z")]).await;
+    let mut config = WorkflowKind::PaymentDue.defaults();
+    config.catch_up = CatchUp::Skip;
+    w.enable(WorkflowKind::PaymentDue, config);
+    w.pass("2026-12-07T13:00:00Z").await;
+    // A pass every 10 minutes, each 8 minutes late past the hour's step: all on time.
+    assert_eq!(sends_over(&w, "2026-12-07T13:08:00Z", "2026-12-07T15:00:00Z", 10).await, ["2026-12-07T14:08:00Z"]);
+    assert!(w.skipped().await.is_empty());
+}
+
+#[tokio::test]
+async fn steps_the_window_moves_onto_one_opening_go_out_once() {
+    let mut w = World::new().await;
+    // Dated Wednesday 2026-12-02, never sent: +1 on Thursday, then every 2 days; Saturday's
+    // repeat-1 moves to Monday 09:00, where repeat-2 falls.
+    let mut unsent = invoice("7", "2026-12-31", "500.00", "2026-12-02T12:00:00Z");
+    unsent["email_status"] = json!("NeedToSend");
+    unsent["txn_date"] = json!("2026-12-02");
+    w.import("default", "2026-12-02T12:00:00Z", &[unsent]).await;
+    w.enable(WorkflowKind::UnsentInvoice, WorkflowKind::UnsentInvoice.defaults());
+    w.daily("2026-12-02", "2026-12-08", "14:05:00").await;
+    let steps: Vec<(String, String)> = w.sent().await.into_iter().map(|s| (s.0, s.1)).collect();
+    assert_eq!(
+        steps,
+        [("day+1".to_owned(), "2026-12-03".to_owned()), ("repeat-2".to_owned(), "2026-12-07".to_owned())]
+    );
+    assert_eq!(w.skipped().await, [("repeat-1".to_owned(), "superseded by repeat-2, due at the same time".to_owned())]);
 }

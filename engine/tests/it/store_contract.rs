@@ -970,10 +970,7 @@ async fn a_firing_is_written_once_per_key_and_per_step<S: Store>(s: &S) {
     let (i1, i2, i3) = (key(RecordKind::Invoice, "1"), key(RecordKind::Invoice, "2"), key(RecordKind::Invoice, "3"));
     let mut steps = s.decided(PaymentDue, &[i1.clone(), i2.clone(), key(RecordKind::Invoice, "9")]).await.unwrap();
     steps.sort();
-    assert_eq!(
-        steps,
-        [(i1.clone(), "stage-1".to_owned()), (i1.clone(), "stage-2".to_owned()), (i2.clone(), "stage-1".to_owned())]
-    );
+    assert_eq!(steps, [(i1.clone(), "stage-1".to_owned()), (i1.clone(), "stage-2".to_owned())], "sent steps only");
     assert_eq!(s.decided(PaymentDue, std::slice::from_ref(&i3)).await.unwrap(), [(i3.clone(), "stage-1".to_owned())]);
     assert_eq!(
         s.decided(UnsentInvoice, &[i1.clone(), i2.clone()]).await.unwrap(),
@@ -1028,9 +1025,20 @@ async fn a_firing_is_written_once_per_key_and_per_step<S: Store>(s: &S) {
         keys(FiringQuery { workflow: Some(UnsentInvoice), record: Some(i1.clone()), ..all_firings() }).await,
         [k4.as_str()]
     );
-    assert!(keys(FiringQuery { workflow: Some(UnsentInvoice), record: Some(i2), ..all_firings() }).await.is_empty());
+    assert!(
+        keys(FiringQuery { workflow: Some(UnsentInvoice), record: Some(i2.clone()), ..all_firings() }).await.is_empty()
+    );
     assert!(keys(FiringQuery { record: Some(key(RecordKind::Bill, "1")), ..all_firings() }).await.is_empty());
     assert_eq!(keys(FiringQuery { limit: 2, ..all_firings() }).await, [k1.as_str(), k2.as_str()]);
+
+    // A step skipped on one date may still be sent on another (its due date moved), once.
+    let k3_moved = firing_key("2", "stage-1", "2026-12-01");
+    let later = firing(PaymentDue, &k3_moved, "2", "stage-1", "2026-12-01", sent(None, Vec::new()));
+    assert_eq!(s.save_firings(None, std::slice::from_ref(&later), t5).await.unwrap(), 1);
+    let k3_again = firing_key("2", "stage-1", "2026-12-02");
+    let again = firing(PaymentDue, &k3_again, "2", "stage-1", "2026-12-02", sent(None, Vec::new()));
+    assert_eq!(s.save_firings(None, std::slice::from_ref(&again), t5).await.unwrap(), 0, "sent once");
+    assert_eq!(s.decided(PaymentDue, std::slice::from_ref(&i2)).await.unwrap(), [(i2.clone(), "stage-1".to_owned())]);
 }
 
 async fn save_firings_moves_the_cursor_and_reset_forgets_it<S: Store>(s: &S) {
@@ -1041,14 +1049,8 @@ async fn save_firings_moves_the_cursor_and_reset_forgets_it<S: Store>(s: &S) {
     assert_eq!(s.save_firings(Some((name, 20)), &[], now).await.unwrap(), 0);
     assert_eq!(s.cursor(name).await.unwrap(), 20);
     let k = firing_key("1", "stage-1", "2026-11-17");
-    let skipped = firing(
-        WorkflowKind::PaymentDue,
-        &k,
-        "1",
-        "stage-1",
-        "2026-11-17",
-        FiringDecision::Skipped { reason: "paid".to_owned() },
-    );
+    let sent = FiringDecision::Sent { expires_at: None, intents: Vec::new() };
+    let skipped = firing(WorkflowKind::PaymentDue, &k, "1", "stage-1", "2026-11-17", sent);
     assert_eq!(s.save_firings(Some((name, 30)), std::slice::from_ref(&skipped), now).await.unwrap(), 1);
     assert_eq!(s.cursor(name).await.unwrap(), 30, "with firings too");
     assert_eq!(s.save_firings(Some((name, 10)), &[], now).await.unwrap(), 0);

@@ -287,7 +287,7 @@ impl WorkflowOverrides {
         if let Some(r) = self.repeat {
             c.repeat = (r.max > 0).then_some(r);
             if r.every_days == 0 {
-                return Err(ConfigError::ZeroRepeat);
+                return Err(ConfigError::RepeatEvery(0));
             }
         }
         c.min_balance = self.min_balance.unwrap_or(c.min_balance);
@@ -311,6 +311,12 @@ impl WorkflowOverrides {
     }
 }
 
+/// The longest interval between repeats, in days.
+pub const MAX_REPEAT_EVERY: u32 = 365;
+
+/// The most repeats after the last stage.
+pub const MAX_REPEATS: u32 = 100;
+
 /// Why a workflow's settings are refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
@@ -331,9 +337,22 @@ pub enum ConfigError {
     /// No stage at all.
     #[error("no stage")]
     NoStage,
-    /// A repeat every 0 days.
-    #[error("repeat: `every_days` must be at least 1")]
-    ZeroRepeat,
+    /// Two stages on the same day: one stage sends to several channels instead.
+    #[error("stages {first} and {second} are both {days} days from the date: give one stage both channels")]
+    SameDay {
+        /// The first (from 1).
+        first: usize,
+        /// The second (from 1).
+        second: usize,
+        /// Their offset.
+        days: i32,
+    },
+    /// A repeat interval outside 1 … 365 days.
+    #[error("repeat: `every_days` = {0} is outside 1 … 365")]
+    RepeatEvery(u32),
+    /// More repeats than anyone sends.
+    #[error("repeat: `max` = {0} is above 100")]
+    RepeatMax(u32),
     /// Customer email on a workflow that never writes to customers.
     #[error("stage {index}: {kind} never emails the {who}")]
     NotToCustomers {
@@ -392,8 +411,18 @@ impl WorkflowConfig {
                 return Err(ConfigError::NotToCustomers { index, kind, who });
             }
         }
-        if self.repeat.is_some_and(|r| r.every_days == 0) {
-            return Err(ConfigError::ZeroRepeat);
+        for (i, stage) in self.stages.iter().enumerate() {
+            if let Some(first) = self.stages[..i].iter().position(|s| s.days == stage.days) {
+                return Err(ConfigError::SameDay { first: first + 1, second: i + 1, days: stage.days });
+            }
+        }
+        if let Some(r) = self.repeat {
+            if r.every_days == 0 || r.every_days > MAX_REPEAT_EVERY {
+                return Err(ConfigError::RepeatEvery(r.every_days));
+            }
+            if r.max > MAX_REPEATS {
+                return Err(ConfigError::RepeatMax(r.max));
+            }
         }
         for code in self.min_balance.keys() {
             crate::money::Currency::from_code(code).map_err(|e| ConfigError::Currency(e.to_string()))?;
@@ -405,6 +434,20 @@ impl WorkflowConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stages_on_one_day_and_endless_repeats_are_refused() {
+        let mut c = WorkflowKind::PaymentDue.defaults();
+        c.stages.push(Stage::new(7, vec![Channel::Task { assignee: None }]));
+        assert_eq!(c.validate(WorkflowKind::PaymentDue), Err(ConfigError::SameDay { first: 2, second: 5, days: 7 }));
+        let mut c = WorkflowKind::UnsentInvoice.defaults();
+        c.repeat = Some(Repeat { every_days: 3_000_000_000, max: 3 });
+        assert_eq!(c.validate(WorkflowKind::UnsentInvoice), Err(ConfigError::RepeatEvery(3_000_000_000)));
+        c.repeat = Some(Repeat { every_days: 2, max: 101 });
+        assert_eq!(c.validate(WorkflowKind::UnsentInvoice), Err(ConfigError::RepeatMax(101)));
+        c.repeat = Some(Repeat { every_days: 365, max: 100 });
+        assert_eq!(c.validate(WorkflowKind::UnsentInvoice), Ok(()));
+    }
 
     #[test]
     fn the_defaults_are_quickbooks_and_switched_off() {

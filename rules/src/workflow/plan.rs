@@ -15,11 +15,12 @@ use crate::record::{EmailStatus, Lifecycle};
 use crate::script::Subject;
 use crate::status::{BillStatus, InvoiceStatus, PaymentStatus};
 
-/// Which step a firing is.
+/// Which step a firing is. A stage is named by its offset, not its place in the list: an admin
+/// who adds or removes a stage does not rename the others (the ledger knows each step by name).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Step {
-    /// Stage `n` (from 0, in date order).
-    Stage(usize),
+    /// The stage this many days from the anchor date (`day-3`, `day+0`, `day+7`).
+    Stage(i32),
     /// Repeat `n` (from 1) of the last stage.
     Repeat(u32),
 }
@@ -27,7 +28,7 @@ pub enum Step {
 impl std::fmt::Display for Step {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::Stage(n) => write!(f, "stage-{}", n + 1),
+            Self::Stage(days) => write!(f, "day{days:+}"),
             Self::Repeat(n) => write!(f, "repeat-{n}"),
         }
     }
@@ -282,8 +283,9 @@ fn plan_between(
             key: firing_key(&prefix, step, nominal),
         });
     };
-    for (n, i) in order.iter().enumerate() {
-        push(Step::Stage(n), *i, anchor + chrono::Duration::days(i64::from(config.stages[*i].days)));
+    for i in &order {
+        let days = config.stages[*i].days;
+        push(Step::Stage(days), *i, anchor + chrono::Duration::days(i64::from(days)));
     }
     if let (Some(repeat), Some(last)) = (config.repeat, order.last()) {
         let from = anchor + chrono::Duration::days(i64::from(config.stages[*last].days));
@@ -294,6 +296,29 @@ fn plan_between(
     Ok(out)
 }
 
+/// Of a record's steps due at one instant (the send window moved several onto the same opening),
+/// only the last is sent: a customer gets one reminder, the firmest. `due` is in step order, as
+/// [`due_between`] gives it; the superseded steps are taken out and returned, each with the step
+/// that supersedes it.
+pub fn coalesce(due: &mut Vec<Firing>) -> Vec<(Firing, Step)> {
+    let mut superseded = Vec::new();
+    let mut kept: Vec<Firing> = Vec::with_capacity(due.len());
+    for firing in due.drain(..) {
+        match kept.last_mut() {
+            Some(last) if last.at == firing.at => superseded.push((std::mem::replace(last, firing), last.step)),
+            _ => kept.push(firing),
+        }
+    }
+    // Each superseded step names the one finally sent at its instant.
+    for (old, by) in &mut superseded {
+        if let Some(sent) = kept.iter().find(|k| k.at == old.at) {
+            *by = sent.step;
+        }
+    }
+    *due = kept;
+    superseded
+}
+
 /// `{prefix}{step}:{nominal}`, written without the formatting machinery: simulating a quarter
 /// over a million invoices writes well over a million keys.
 fn firing_key(prefix: &str, step: Step, nominal: NaiveDate) -> String {
@@ -301,7 +326,8 @@ fn firing_key(prefix: &str, step: Step, nominal: NaiveDate) -> String {
     let mut key = String::with_capacity(prefix.len() + 22);
     key.push_str(prefix);
     let (word, n) = match step {
-        Step::Stage(n) => ("stage-", u32::try_from(n + 1).unwrap_or(u32::MAX)),
+        Step::Stage(days) if days < 0 => ("day-", days.unsigned_abs()),
+        Step::Stage(days) => ("day+", days.unsigned_abs()),
         Step::Repeat(n) => ("repeat-", n),
     };
     key.push_str(word);
@@ -424,14 +450,35 @@ mod tests {
             last.at,
             Some(local_instant(New_York, day("2026-12-21"), chrono::NaiveTime::from_hms_opt(9, 0, 0).unwrap()))
         );
-        assert_eq!(last.key, "workflow:payment_due:invoice default/42:stage-4:2026-12-20");
+        assert_eq!(last.key, "workflow:payment_due:invoice default/42:day+30:2026-12-20");
+    }
+
+    #[test]
+    fn steps_moved_onto_one_opening_send_only_the_last() {
+        // Unsent since Wednesday 2026-11-04: +1 on Thursday, then every 2 days; Saturday's
+        // repeat-1 moves to Monday 09:00, where repeat-2 falls anyway.
+        let unsent = invoice(serde_json::json!({"email_status": "NeedToSend", "txn_date": "2026-11-04"}));
+        let config = WorkflowKind::UnsentInvoice.defaults();
+        let (from, to) = (day("2026-11-01"), day("2026-11-11"));
+        let mut plan = firings_between(WorkflowKind::UnsentInvoice, &config, &unsent, New_York, from, to).unwrap();
+        let steps = |p: &[Firing]| p.iter().map(|f| f.step.to_string()).collect::<Vec<_>>();
+        assert_eq!(steps(&plan), ["day+1", "repeat-1", "repeat-2", "repeat-3"]);
+        let superseded = coalesce(&mut plan);
+        assert_eq!(steps(&plan), ["day+1", "repeat-2", "repeat-3"]);
+        assert_eq!(
+            superseded.iter().map(|(f, by)| (f.step, *by)).collect::<Vec<_>>(),
+            [(Step::Repeat(1), Step::Repeat(2))]
+        );
     }
 
     #[test]
     fn keys_are_written_as_format_would() {
-        for (step, date) in
-            [(Step::Stage(0), "2026-01-05"), (Step::Repeat(12), "2027-10-31"), (Step::Stage(9), "0999-12-01")]
-        {
+        for (step, date) in [
+            (Step::Stage(0), "2026-01-05"),
+            (Step::Repeat(12), "2027-10-31"),
+            (Step::Stage(-3), "0999-12-01"),
+            (Step::Stage(30), "2026-12-20"),
+        ] {
             let nominal = day(date);
             assert_eq!(firing_key("p:", step, nominal), format!("p:{step}:{nominal}"));
         }
@@ -447,7 +494,7 @@ mod tests {
         assert_eq!(
             steps,
             [
-                ("stage-1".into(), "2026-11-03".into()),
+                ("day+1".into(), "2026-11-03".into()),
                 ("repeat-1".into(), "2026-11-05".into()),
                 ("repeat-2".into(), "2026-11-07".into()),
                 ("repeat-3".into(), "2026-11-09".into())
