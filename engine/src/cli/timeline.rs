@@ -43,7 +43,7 @@ impl Timeline {
         let file = match self.buckets.get_mut(&day) {
             Some(f) => f,
             None => {
-                let f = BufWriter::new(File::create(self.dir.join(day.to_string()))?);
+                let f = BufWriter::with_capacity(1 << 16, File::create(self.dir.join(day.to_string()))?);
                 self.buckets.entry(day).or_insert(f)
             }
         };
@@ -56,9 +56,9 @@ impl Timeline {
         Ok(())
     }
 
-    /// Prints every line in time order (then key order) through `print`. The next day is read
-    /// and sorted on another thread while one is printed.
-    pub(crate) fn drain(mut self, mut print: impl FnMut(&str) -> std::io::Result<()>) -> std::io::Result<()> {
+    /// Prints every line (as written: UTF-8) in time order, then key order, through `print`. The
+    /// next day is read and sorted on another thread while one is printed.
+    pub(crate) fn drain(mut self, mut print: impl FnMut(&[u8]) -> std::io::Result<()>) -> std::io::Result<()> {
         let mut paths = Vec::new();
         for (day, mut writer) in std::mem::take(&mut self.buckets) {
             writer.flush()?;
@@ -104,8 +104,8 @@ impl Day {
         Ok(Self { bytes, order })
     }
 
-    fn lines(&self) -> impl Iterator<Item = &str> {
-        self.order.iter().map(|(_, _, line)| std::str::from_utf8(&self.bytes[line.clone()]).unwrap_or_default())
+    fn lines(&self) -> impl Iterator<Item = &[u8]> {
+        self.order.iter().map(|(_, _, line)| &self.bytes[line.clone()])
     }
 }
 
@@ -159,7 +159,7 @@ mod tests {
         let dir = t.dir.clone();
         let mut lines = Vec::new();
         t.drain(|l| {
-            lines.push(l.to_owned());
+            lines.push(String::from_utf8(l.to_vec()).unwrap());
             Ok(())
         })
         .unwrap();
