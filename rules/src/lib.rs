@@ -18,6 +18,7 @@ pub mod ids;
 pub mod money;
 pub mod parse;
 pub mod record;
+pub mod retry;
 pub mod script;
 pub mod status;
 pub mod suggest;
