@@ -98,8 +98,13 @@ fn json_chunks<T: serde::Serialize>(rows: &[T]) -> Result<Vec<String>, StoreErro
     rows.chunks(CHUNK).map(json_rows).collect()
 }
 
-/// An intent as a row of `INSERT_INTENTS`.
-pub(crate) fn intent_row(i: &super::NewIntent, now: DateTime<Utc>) -> Result<serde_json::Value, StoreError> {
+/// An intent as a row of `INSERT_INTENTS` (and of `INSERT_DELIVERIES`: its destination and its
+/// delivery's expiry follow).
+pub(crate) fn intent_row(
+    i: &super::NewIntent,
+    now: DateTime<Utc>,
+    expires_at: Option<DateTime<Utc>>,
+) -> Result<serde_json::Value, StoreError> {
     let body = serde_json::to_string(&i.intent)
         .map_err(|e| StoreError::Corrupt { what: "intent".into(), reason: e.to_string() })?;
     let r = &i.intent.record;
@@ -112,7 +117,9 @@ pub(crate) fn intent_row(i: &super::NewIntent, now: DateTime<Utc>) -> Result<ser
         r.id.as_str(),
         i.intent.action.kind(),
         body,
-        now.timestamp_micros()
+        now.timestamp_micros(),
+        i.intent.action.destination(),
+        expires_at.map(|t| t.timestamp_micros())
     ]))
 }
 
@@ -491,22 +498,34 @@ macro_rules! sql_store {
                     .await?)
             }
 
-            /// Stores intents (skipping keys already stored) and failures; returns the new intents.
+            /// Stores intents (skipping keys already stored), each with its delivery in the outbox
+            /// (expiring when given, else [`RULE_DELIVERY_EXPIRY`](crate::store::RULE_DELIVERY_EXPIRY)
+            /// after `now`), and failures; returns the new intents.
             async fn insert_decisions(
                 tx: &mut sqlx::Transaction<'static, $db>,
-                intents: &[$crate::store::NewIntent],
+                intents: &[(&$crate::store::NewIntent, Option<chrono::DateTime<chrono::Utc>>)],
                 failures: &[$crate::store::RuleFailure],
                 now: chrono::DateTime<chrono::Utc>,
             ) -> Result<u64, $crate::store::StoreError> {
                 use $crate::store::imp::{failure_row, intent_row, json_rows};
                 let mut added = 0;
-                let rows = intents.iter().map(|i| intent_row(i, now)).collect::<Result<Vec<_>, _>>()?;
+                let default_expiry = now + $crate::store::RULE_DELIVERY_EXPIRY;
+                let rows = intents
+                    .iter()
+                    .map(|(i, expires)| intent_row(i, now, Some(expires.unwrap_or(default_expiry))))
+                    .collect::<Result<Vec<_>, _>>()?;
                 for chunk in rows.chunks(CHUNK) {
+                    let chunk = json_rows(chunk)?;
                     added += sqlx::query($crate::store::sql::INSERT_INTENTS.$dialect)
-                        .bind(json_rows(chunk)?)
+                        .bind(&chunk)
                         .execute(&mut **tx)
                         .await?
                         .rows_affected();
+                    sqlx::query($crate::store::sql::INSERT_DELIVERIES.$dialect)
+                        .bind(&chunk)
+                        .bind(now.timestamp_micros())
+                        .execute(&mut **tx)
+                        .await?;
                 }
                 let rows = failures.iter().map(|f| failure_row(f, now)).collect::<Result<Vec<_>, _>>()?;
                 for chunk in rows.chunks(CHUNK) {
@@ -747,7 +766,8 @@ macro_rules! sql_store {
                 now: chrono::DateTime<chrono::Utc>,
             ) -> Result<u64, $crate::store::StoreError> {
                 let mut tx = self.pool.begin().await?;
-                let added = Self::insert_decisions(&mut tx, intents, failures, now).await?;
+                let intents: Vec<_> = intents.iter().map(|i| (i, None)).collect();
+                let added = Self::insert_decisions(&mut tx, &intents, failures, now).await?;
                 sqlx::query($crate::store::sql::SET_CURSOR.$dialect).bind(name).bind(through).execute(&mut *tx).await?;
                 tx.commit().await?;
                 Ok(added)
@@ -808,7 +828,8 @@ macro_rules! sql_store {
                     keys.iter().map(|k| [k.kind.as_str().to_owned(), k.account.to_string(), k.id.to_string()]).collect()
                 };
                 let mut tx = self.pool.begin().await?;
-                let added = Self::insert_decisions(&mut tx, intents, failures, now).await?;
+                let intents: Vec<_> = intents.iter().map(|i| (i, None)).collect();
+                let added = Self::insert_decisions(&mut tx, &intents, failures, now).await?;
                 for chunk in triples(enroll).chunks(CHUNK) {
                     sqlx::query($crate::store::sql::ENROLL.$dialect)
                         .bind(json_rows(chunk)?)
@@ -849,6 +870,165 @@ macro_rules! sql_store {
                         })
                     })
                     .collect()
+            }
+
+            async fn claim(
+                &self,
+                node: &str,
+                now: chrono::DateTime<chrono::Utc>,
+                lease: chrono::Duration,
+                limit: u32,
+            ) -> Result<Vec<$crate::store::Claimed>, $crate::store::StoreError> {
+                use sqlx::Row as _;
+                let until = (now + lease).timestamp_micros();
+                let mut tx = self.pool.begin().await?;
+                sqlx::query($crate::store::sql::EXPIRE_DELIVERIES.$dialect)
+                    .bind(now.timestamp_micros())
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query($crate::store::sql::CLAIM.$dialect)
+                    .bind(node)
+                    .bind(until)
+                    .bind(now.timestamp_micros())
+                    .bind(i64::from(limit.max(1)))
+                    .execute(&mut *tx)
+                    .await?;
+                let rows = sqlx::query($crate::store::sql::CLAIMED.$dialect)
+                    .bind(node)
+                    .bind(until)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                rows.iter()
+                    .map(|row| {
+                        let body: String = row.try_get(4)?;
+                        let intent = serde_json::from_str(&body).map_err(|e| $crate::store::StoreError::Corrupt {
+                            what: "intent".into(),
+                            reason: e.to_string(),
+                        })?;
+                        Ok($crate::store::Claimed {
+                            seq: row.try_get(0)?,
+                            attempts: u32::try_from(row.try_get::<i32, _>(1)?).unwrap_or(0),
+                            expires_at: row.try_get::<Option<i64>, _>(2)?.map($crate::store::codec::micros_to_time),
+                            key: row.try_get(3)?,
+                            intent,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn finish(
+                &self,
+                seq: i64,
+                node: &str,
+                attempt: &$crate::store::Attempt,
+                next: &invoiceflow_rules::retry::Next,
+            ) -> Result<bool, $crate::store::StoreError> {
+                use invoiceflow_rules::retry::{Attempted, Next};
+                let (outcome, detail) = match &attempt.outcome {
+                    Attempted::Delivered => ("delivered", None),
+                    Attempted::Transient { detail, .. } => ("transient", Some(detail.as_str())),
+                    Attempted::Permanent { detail, .. } => ("permanent", Some(detail.as_str())),
+                };
+                let finished = attempt.finished_at.timestamp_micros();
+                let (status, next_at, reason) = match next {
+                    Next::Delivered => ("delivered", finished, None),
+                    Next::RetryAt(at) => ("pending", at.timestamp_micros(), detail),
+                    Next::Dead(why) => ("dead", finished, Some(why.as_str())),
+                    Next::Expired(why) => ("expired", finished, Some(why.as_str())),
+                };
+                let mut tx = self.pool.begin().await?;
+                let moved = sqlx::query($crate::store::sql::FINISH_DELIVERY.$dialect)
+                    .bind(seq)
+                    .bind(node)
+                    .bind(status)
+                    .bind(next_at)
+                    .bind(reason)
+                    .bind(finished)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+                    > 0;
+                let number: i64 = sqlx::query_scalar("SELECT count(*) FROM delivery_attempts WHERE intent_seq = $1")
+                    .bind(seq)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                sqlx::query($crate::store::sql::INSERT_ATTEMPT.$dialect)
+                    .bind(seq)
+                    .bind(i32::try_from(number + 1).unwrap_or(i32::MAX))
+                    .bind(node)
+                    .bind(attempt.started_at.timestamp_micros())
+                    .bind(finished)
+                    .bind(outcome)
+                    .bind(detail)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(moved)
+            }
+
+            async fn deliveries(
+                &self,
+                q: &$crate::store::DeliveryQuery,
+            ) -> Result<Vec<$crate::store::StoredDelivery>, $crate::store::StoreError> {
+                use sqlx::Row as _;
+                use $crate::store::codec::micros_to_time;
+                let rows = sqlx::query($crate::store::sql::DELIVERIES.$dialect)
+                    .bind(q.status.as_deref())
+                    .bind(q.after_seq.unwrap_or(0))
+                    .bind(i64::from(q.limit.max(1)))
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter()
+                    .map(|row| {
+                        let body: String = row.try_get("body")?;
+                        let intent = serde_json::from_str(&body).map_err(|e| $crate::store::StoreError::Corrupt {
+                            what: "intent".into(),
+                            reason: e.to_string(),
+                        })?;
+                        Ok($crate::store::StoredDelivery {
+                            seq: row.try_get("intent_seq")?,
+                            key: row.try_get("key")?,
+                            channel: row.try_get("channel")?,
+                            destination: row.try_get("destination")?,
+                            status: row.try_get("status")?,
+                            attempts: u32::try_from(row.try_get::<i32, _>("attempts")?).unwrap_or(0),
+                            next_at: micros_to_time(row.try_get("next_at")?),
+                            expires_at: row.try_get::<Option<i64>, _>("expires_at")?.map(micros_to_time),
+                            reason: row.try_get("reason")?,
+                            leased_by: row.try_get("lease_owner")?,
+                            intent,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn retry_delivery(
+                &self,
+                seq: i64,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> Result<bool, $crate::store::StoreError> {
+                let done = sqlx::query($crate::store::sql::RETRY_DELIVERY.$dialect)
+                    .bind(seq)
+                    .bind(now.timestamp_micros())
+                    .execute(&self.pool)
+                    .await?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn cancel_delivery(
+                &self,
+                seq: i64,
+                reason: &str,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> Result<bool, $crate::store::StoreError> {
+                let done = sqlx::query($crate::store::sql::CANCEL_DELIVERY.$dialect)
+                    .bind(seq)
+                    .bind(now.timestamp_micros())
+                    .bind(reason)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(done.rows_affected() > 0)
             }
 
             async fn reset_cursor(&self, name: &str) -> Result<(), $crate::store::StoreError> {
@@ -945,11 +1125,13 @@ macro_rules! sql_store {
                 }
                 // Only the intents of firings written now: a step already decided under another
                 // key (its date moved) sends nothing again.
-                let intents: Vec<$crate::store::NewIntent> = firings
+                let intents: Vec<(&$crate::store::NewIntent, Option<chrono::DateTime<chrono::Utc>>)> = firings
                     .iter()
                     .filter(|f| written.contains(&f.key))
                     .filter_map(|f| match &f.decision {
-                        $crate::store::FiringDecision::Sent { intents, .. } => Some(intents.iter().cloned()),
+                        $crate::store::FiringDecision::Sent { intents, expires_at } => {
+                            Some(intents.iter().map(move |i| (i, *expires_at)))
+                        }
                         $crate::store::FiringDecision::Skipped { .. } => None,
                     })
                     .flatten()

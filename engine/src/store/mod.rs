@@ -365,6 +365,74 @@ pub struct FiringQuery {
     pub limit: u32,
 }
 
+/// How long a rule's delivery is worth making: 48 hours after it was decided (DOMAIN.md §4). A
+/// workflow step's expires sooner, at the next step.
+pub const RULE_DELIVERY_EXPIRY: chrono::Duration = chrono::Duration::hours(48);
+
+/// A delivery a node has leased: the intent to deliver and where the delivery stands.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Claimed {
+    /// The intent's sequence number (the delivery's id).
+    pub seq: i64,
+    /// Its idempotency key (the email's Message-ID, the webhook's id).
+    pub key: String,
+    /// The intent.
+    pub intent: Intent,
+    /// Attempts made so far.
+    pub attempts: u32,
+    /// Not delivered after this.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// One attempt at a delivery, as the attempt log keeps it.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    /// When it started.
+    pub started_at: DateTime<Utc>,
+    /// When it ended.
+    pub finished_at: DateTime<Utc>,
+    /// What it gave.
+    pub outcome: invoiceflow_rules::retry::Attempted,
+}
+
+/// A delivery as `outbox list` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoredDelivery {
+    /// The intent's sequence number.
+    pub seq: i64,
+    /// Its idempotency key.
+    pub key: String,
+    /// `email`, `slack`, …
+    pub channel: String,
+    /// The named destination, when it has one.
+    pub destination: Option<String>,
+    /// `pending`, `delivered`, `dead`, `expired` or `cancelled`.
+    pub status: String,
+    /// Attempts made.
+    pub attempts: u32,
+    /// Pending: not tried before this.
+    pub next_at: DateTime<Utc>,
+    /// Not delivered after this.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Why it is dead, expired or cancelled; the last error while pending.
+    pub reason: Option<String>,
+    /// The node holding it now, if any.
+    pub leased_by: Option<String>,
+    /// The intent.
+    pub intent: Intent,
+}
+
+/// Which deliveries to list.
+#[derive(Debug, Clone, Default)]
+pub struct DeliveryQuery {
+    /// Only in this status.
+    pub status: Option<String>,
+    /// Only after this intent sequence number.
+    pub after_seq: Option<i64>,
+    /// At most this many.
+    pub limit: u32,
+}
+
 /// Whether a link or unlink changed anything.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LinkChange {
@@ -544,6 +612,43 @@ pub trait Store: Send + Sync {
 
     /// Decided firings, in the order they were decided.
     fn firings(&self, query: &FiringQuery) -> impl Future<Output = Result<Vec<StoredFiring>, StoreError>> + Send;
+
+    /// Leases to node `node`, until `now + lease`, at most `limit` pending deliveries due at `now`
+    /// (first expiring those past their expiry). A delivery another node leased is left to it
+    /// until its lease runs out; then any node may take it over.
+    fn claim(
+        &self,
+        node: &str,
+        now: DateTime<Utc>,
+        lease: chrono::Duration,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<Claimed>, StoreError>> + Send;
+
+    /// Records attempt `attempt` of delivery `seq` by node `node`, and moves the delivery to
+    /// `next` — in one transaction. When the lease was taken over meanwhile, the attempt is
+    /// recorded and the delivery left to its new holder; returns whether it was moved.
+    fn finish(
+        &self,
+        seq: i64,
+        node: &str,
+        attempt: &Attempt,
+        next: &invoiceflow_rules::retry::Next,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Deliveries, oldest first.
+    fn deliveries(&self, query: &DeliveryQuery)
+    -> impl Future<Output = Result<Vec<StoredDelivery>, StoreError>> + Send;
+
+    /// Puts delivery `seq` back to pending, due at `now` (unless delivered); returns whether it was.
+    fn retry_delivery(&self, seq: i64, now: DateTime<Utc>) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Cancels pending delivery `seq` for `reason`; returns whether it was pending.
+    fn cancel_delivery(
+        &self,
+        seq: i64,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
 /// The configured backend, chosen by the database URL.

@@ -334,3 +334,63 @@ plain_sql!(
     /// Forgets cursor `$1`.
     RESET_CURSOR = "DELETE FROM cursors WHERE name = $1"
 );
+dual_sql!(
+    /// The deliveries of the intents just written (the rows of `INSERT_INTENTS`, with the
+    /// destination at 9 and the expiry at 10), pending from `$2`; one per intent.
+    INSERT_DELIVERIES = sqlite: "INSERT INTO deliveries (intent_seq, channel, destination, status, next_at, \
+    expires_at, updated_at) SELECT i.seq, k.value->>6, k.value->>9, 'pending', $2, CAST(k.value->>10 AS BIGINT), $2 \
+    FROM jsonb_each($1) k JOIN intents i ON i.key = k.value->>0 WHERE true ON CONFLICT DO NOTHING",
+    postgres: "INSERT INTO deliveries (intent_seq, channel, destination, status, next_at, expires_at, updated_at) \
+    SELECT i.seq, k.value->>6, k.value->>9, 'pending', $2, CAST(k.value->>10 AS BIGINT), $2 \
+    FROM jsonb_array_elements(CAST($1 AS jsonb)) k CROSS JOIN LATERAL (SELECT seq FROM intents WHERE key = k.value->>0) i \
+    ON CONFLICT DO NOTHING"
+);
+plain_sql!(
+    /// Pending deliveries past their expiry at `$1` become expired.
+    EXPIRE_DELIVERIES = "UPDATE deliveries SET status = 'expired', reason = 'not delivered before its expiry', \
+    lease_owner = NULL, lease_until = NULL, updated_at = $1 WHERE status = 'pending' AND expires_at < $1"
+);
+dual_sql!(
+    /// Node `$1` leases until `$2` at most `$4` pending deliveries due at `$3` whose lease, if any,
+    /// has run out (a dead node's work is taken over). PostgreSQL skips the rows another node is
+    /// claiming; SQLite has one writer at a time.
+    CLAIM = sqlite: "UPDATE deliveries SET lease_owner = $1, lease_until = $2, updated_at = $3 WHERE intent_seq IN \
+    (SELECT intent_seq FROM deliveries WHERE status = 'pending' AND next_at <= $3 \
+    AND (lease_until IS NULL OR lease_until < $3) ORDER BY next_at, intent_seq LIMIT $4)",
+    postgres: "UPDATE deliveries d SET lease_owner = $1, lease_until = $2, updated_at = $3 FROM \
+    (SELECT intent_seq FROM deliveries WHERE status = 'pending' AND next_at <= $3 \
+    AND (lease_until IS NULL OR lease_until < $3) ORDER BY next_at, intent_seq LIMIT $4 FOR UPDATE SKIP LOCKED) due \
+    WHERE d.intent_seq = due.intent_seq"
+);
+plain_sql!(
+    /// The deliveries node `$1` leased until `$2`, with their intents.
+    CLAIMED = "SELECT d.intent_seq, d.attempts, d.expires_at, i.key, i.body FROM deliveries d \
+    JOIN intents i ON i.seq = d.intent_seq WHERE d.lease_owner = $1 AND d.lease_until = $2 ORDER BY d.intent_seq"
+);
+plain_sql!(
+    /// Delivery `$1`, leased by node `$2`, after an attempt: status `$3`, next try `$4`, reason
+    /// `$5`, at `$6`. Nothing when the lease was taken over meanwhile.
+    FINISH_DELIVERY = "UPDATE deliveries SET status = $3, attempts = attempts + 1, next_at = $4, reason = $5, \
+    lease_owner = NULL, lease_until = NULL, updated_at = $6 WHERE intent_seq = $1 AND lease_owner = $2"
+);
+plain_sql!(
+    /// One attempt of delivery `$1`.
+    INSERT_ATTEMPT = "INSERT INTO delivery_attempts (intent_seq, attempt, node, started_at, finished_at, outcome, detail) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7)"
+);
+plain_sql!(
+    /// Deliveries, optionally in status `$1`, after intent `$2`, at most `$3`, with their intents.
+    DELIVERIES = "SELECT d.intent_seq, d.channel, d.destination, d.status, d.attempts, d.next_at, d.expires_at, \
+    d.reason, d.lease_owner, i.key, i.body FROM deliveries d JOIN intents i ON i.seq = d.intent_seq \
+    WHERE ($1 IS NULL OR d.status = $1) AND d.intent_seq > $2 ORDER BY d.intent_seq LIMIT $3"
+);
+plain_sql!(
+    /// Delivery `$1` tried again from `$2`, whatever became of it, unless delivered.
+    RETRY_DELIVERY = "UPDATE deliveries SET status = 'pending', next_at = $2, reason = NULL, lease_owner = NULL, \
+    lease_until = NULL, updated_at = $2 WHERE intent_seq = $1 AND status <> 'delivered'"
+);
+plain_sql!(
+    /// Pending delivery `$1` cancelled at `$2` for reason `$3`.
+    CANCEL_DELIVERY = "UPDATE deliveries SET status = 'cancelled', reason = $3, lease_owner = NULL, \
+    lease_until = NULL, updated_at = $2 WHERE intent_seq = $1 AND status = 'pending'"
+);

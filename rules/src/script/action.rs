@@ -71,6 +71,14 @@ pub enum Action {
 }
 
 impl Action {
+    /// The named destination it goes to (Slack and webhooks), if any.
+    pub fn destination(&self) -> Option<&str> {
+        match self {
+            Self::Slack { destination, .. } | Self::Webhook { destination, .. } => Some(destination),
+            Self::Email { .. } | Self::Task { .. } | Self::SendInvoice { .. } => None,
+        }
+    }
+
     /// The action's kind, as rule tests and logs name it.
     pub fn kind(&self) -> &'static str {
         match self {
