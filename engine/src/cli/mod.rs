@@ -12,6 +12,7 @@ mod actions;
 mod holders;
 mod import;
 mod invoices;
+mod outbox;
 mod output;
 mod rules;
 mod timeline;
@@ -82,6 +83,9 @@ enum Command {
     Check(rules::CheckArgs),
     /// Run the test cases written next to the rules (`NAME.test.toml`).
     Test(rules::DirArgs),
+    /// The deliveries of what rules and workflows decided: list, retry, cancel.
+    #[command(subcommand)]
+    Outbox(outbox::OutboxCommand),
 }
 
 /// What every command works with.
@@ -145,6 +149,7 @@ async fn dispatch<S: Store>(command: Command, env: &Env, store: &S) -> anyhow::R
         Command::Explain(a) => actions::explain(a, env, store).await,
         Command::Check(a) => rules::check_command(&a, &env.config).await,
         Command::Test(a) => rules::test(&a, &env.config),
+        Command::Outbox(c) => outbox::run(c, env, store).await,
     }
 }
 

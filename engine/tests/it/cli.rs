@@ -1654,3 +1654,41 @@ fn simulate_refuses_an_unknown_workflow_or_rule_naming_it() {
     assert!(run.stderr.contains("no rule \"overdue-followup\""), "{run:#?}");
     assert!(run.stdout.is_empty(), "{run:#?}");
 }
+
+#[test]
+fn each_decided_action_waits_in_the_outbox_until_it_is_delivered_or_cancelled() {
+    let sandbox = Sandbox::new();
+    sandbox.run(&["--config", EXAMPLE_CONFIG, "--now", "2026-11-25", "import", EXAMPLE_DATA]).expect_code(0);
+    let now = "2026-11-26T17:00:00Z";
+    sandbox.run(&["--config", EXAMPLE_CONFIG, "--now", now, "import", EXAMPLE_UPDATES]).expect_code(0);
+    let list = |args: &[&str]| {
+        let mut all = vec!["--config", EXAMPLE_CONFIG, "--now", now, "outbox", "list"];
+        all.extend_from_slice(args);
+        sandbox.run(&all).expect_code(0).json_lines()
+    };
+    let pending = list(&["--json", "--status", "pending"]);
+    let what: Vec<(String, String, Option<String>)> = pending
+        .iter()
+        .map(|d| (text(&d["channel"]), text(&d["intent"]["rule"]), d["destination"].as_str().map(str::to_owned)))
+        .collect();
+    assert_eq!(
+        what,
+        [
+            ("slack".to_owned(), "payment-received".to_owned(), Some("finance".to_owned())),
+            ("task".to_owned(), "large-invoice-due-date-moved".to_owned(), None)
+        ]
+    );
+    assert_eq!(pending[0]["expires_at"], "2026-11-28T17:00:00Z", "48 hours to be delivered");
+    let seq = pending[0]["seq"].to_string();
+    let run =
+        sandbox.run(&["--config", EXAMPLE_CONFIG, "--now", now, "outbox", "cancel", &seq, "--reason", "sent by hand"]);
+    assert_eq!(run.expect_code(0).stdout.trim(), format!("delivery {seq} cancelled"));
+    let cancelled = list(&["--json", "--status", "cancelled"]);
+    assert_eq!((cancelled.len(), &cancelled[0]["reason"]), (1, &serde_json::json!("sent by hand")));
+    let again = sandbox.run(&["--config", EXAMPLE_CONFIG, "--now", now, "outbox", "cancel", &seq]);
+    assert!(again.expect_code(2).stderr.contains("no pending delivery"), "{again:#?}");
+    sandbox.run(&["--config", EXAMPLE_CONFIG, "--now", now, "outbox", "retry", &seq]).expect_code(0);
+    assert_eq!(list(&["--json", "--status", "pending"]).len(), 2);
+    let bad = sandbox.run(&["--config", EXAMPLE_CONFIG, "outbox", "list", "--status", "sent"]);
+    assert!(bad.expect_code(2).stderr.contains("pending, delivered, dead, expired, cancelled"), "{bad:#?}");
+}
