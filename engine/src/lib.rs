@@ -7,6 +7,7 @@
 pub mod clock;
 pub mod config;
 pub mod deals;
+pub mod dispatch;
 pub mod evaluate;
 pub mod ingest;
 pub mod reminders;

@@ -4,5 +4,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "test helpers fail loudly on purpose")]
 
 mod cli;
+mod dispatch;
 mod reminders;
 mod store_contract;
