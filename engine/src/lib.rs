@@ -13,3 +13,4 @@ pub mod ingest;
 pub mod reminders;
 pub mod rulebook;
 pub mod store;
+pub mod tasks;

@@ -15,6 +15,7 @@ mod invoices;
 mod outbox;
 mod output;
 mod rules;
+mod tasks;
 mod timeline;
 mod workflows;
 
@@ -86,6 +87,10 @@ enum Command {
     /// The deliveries of what rules and workflows decided: list, retry, cancel.
     #[command(subcommand)]
     Outbox(outbox::OutboxCommand),
+    /// The task manager: tasks made by rules, workflows or by hand — list, show, create, done,
+    /// approve, reject.
+    #[command(subcommand)]
+    Tasks(tasks::TaskCommand),
 }
 
 /// What every command works with.
@@ -150,6 +155,7 @@ async fn dispatch<S: Store>(command: Command, env: &Env, store: &S) -> anyhow::R
         Command::Check(a) => rules::check_command(&a, &env.config).await,
         Command::Test(a) => rules::test(&a, &env.config),
         Command::Outbox(c) => outbox::run(c, env, store).await,
+        Command::Tasks(c) => tasks::run(c, env, store).await,
     }
 }
 

@@ -1031,6 +1031,112 @@ macro_rules! sql_store {
                 Ok(done.rows_affected() > 0)
             }
 
+            async fn create_task(
+                &self,
+                task: &$crate::store::NewTask,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> Result<(i64, bool), $crate::store::StoreError> {
+                let record = task.record.as_ref();
+                let mut tx = self.pool.begin().await?;
+                let id: Option<i64> = sqlx::query_scalar($crate::store::sql::INSERT_TASK.$dialect)
+                    .bind(task.key.as_deref())
+                    .bind(&task.title)
+                    .bind(task.notes.as_deref())
+                    .bind(task.assignee.as_deref())
+                    .bind(task.due.map(|d| d.to_string()))
+                    .bind(task.approval)
+                    .bind(record.map(|k| k.kind.as_str()))
+                    .bind(record.map(|k| k.account.to_string()))
+                    .bind(record.map(|k| k.id.to_string()))
+                    .bind(&task.source)
+                    .bind(now.timestamp_micros())
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                let made = match id {
+                    Some(id) => (id, true),
+                    None => {
+                        let id: i64 = sqlx::query_scalar($crate::store::sql::TASK_BY_KEY.$dialect)
+                            .bind(task.key.as_deref())
+                            .fetch_one(&mut *tx)
+                            .await?;
+                        (id, false)
+                    }
+                };
+                tx.commit().await?;
+                Ok(made)
+            }
+
+            async fn tasks(
+                &self,
+                q: &$crate::store::TaskQuery,
+            ) -> Result<Vec<$crate::store::StoredTask>, $crate::store::StoreError> {
+                use sqlx::Row as _;
+                use $crate::store::codec::micros_to_time;
+                let rows = sqlx::query($crate::store::sql::TASKS.$dialect)
+                    .bind(q.status.as_deref())
+                    .bind(q.assignee.as_deref())
+                    .bind(q.record.as_ref().map(|k| k.kind.as_str()))
+                    .bind(q.record.as_ref().map(|k| k.account.to_string()))
+                    .bind(q.record.as_ref().map(|k| k.id.to_string()))
+                    .bind(q.id)
+                    .bind(i64::from(q.limit.max(1)))
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter()
+                    .map(|row| {
+                        let kind: Option<String> = row.try_get("kind")?;
+                        let record = match kind {
+                            Some(kind) => Some($crate::store::imp::key_of(
+                                "task",
+                                &kind,
+                                row.try_get::<Option<String>, _>("account")?.unwrap_or_default(),
+                                row.try_get::<Option<String>, _>("record_id")?.unwrap_or_default(),
+                            )?),
+                            None => None,
+                        };
+                        let due: Option<String> = row.try_get("due")?;
+                        Ok($crate::store::StoredTask {
+                            id: row.try_get("id")?,
+                            task: $crate::store::NewTask {
+                                key: row.try_get("key")?,
+                                title: row.try_get("title")?,
+                                notes: row.try_get("notes")?,
+                                assignee: row.try_get("assignee")?,
+                                due: due.and_then(|d| d.parse().ok()),
+                                approval: row.try_get("approval")?,
+                                record,
+                                source: row.try_get("source")?,
+                            },
+                            status: row.try_get("status")?,
+                            created_at: micros_to_time(row.try_get("created_at")?),
+                            closed_at: row.try_get::<Option<i64>, _>("closed_at")?.map(micros_to_time),
+                            closed_by: row.try_get("closed_by")?,
+                            comment: row.try_get("comment")?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn close_task(
+                &self,
+                id: i64,
+                how: $crate::store::TaskClose,
+                by: &str,
+                comment: Option<&str>,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> Result<bool, $crate::store::StoreError> {
+                let done = sqlx::query($crate::store::sql::CLOSE_TASK.$dialect)
+                    .bind(id)
+                    .bind(how.status())
+                    .bind(now.timestamp_micros())
+                    .bind(by)
+                    .bind(comment)
+                    .bind(how != $crate::store::TaskClose::Done)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(done.rows_affected() > 0)
+            }
+
             async fn reset_cursor(&self, name: &str) -> Result<(), $crate::store::StoreError> {
                 sqlx::query($crate::store::sql::RESET_CURSOR.$dialect).bind(name).execute(&self.pool).await?;
                 Ok(())

@@ -433,6 +433,84 @@ pub struct DeliveryQuery {
     pub limit: u32,
 }
 
+/// A task to make.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NewTask {
+    /// The delivery that makes it (`None` by hand): a delivery makes one task, however often tried.
+    pub key: Option<String>,
+    /// What to do.
+    pub title: String,
+    /// Details.
+    pub notes: Option<String>,
+    /// Who should do it.
+    pub assignee: Option<String>,
+    /// When it is due.
+    pub due: Option<NaiveDate>,
+    /// Approve or reject rather than done.
+    pub approval: bool,
+    /// The record it is about.
+    pub record: Option<RecordKey>,
+    /// `rule:ID`, `workflow:NAME` or `manual`.
+    pub source: String,
+}
+
+/// A task as the task manager keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StoredTask {
+    /// Its number.
+    pub id: i64,
+    /// What it was made with.
+    #[serde(flatten)]
+    pub task: NewTask,
+    /// `open`, `done`, `approved` or `rejected`.
+    pub status: String,
+    /// When it was made.
+    pub created_at: DateTime<Utc>,
+    /// When it was closed.
+    pub closed_at: Option<DateTime<Utc>>,
+    /// Who closed it.
+    pub closed_by: Option<String>,
+    /// Why it was rejected, or a note on closing.
+    pub comment: Option<String>,
+}
+
+/// Which tasks to list.
+#[derive(Debug, Clone, Default)]
+pub struct TaskQuery {
+    /// Only in this status.
+    pub status: Option<String>,
+    /// Only assigned to this.
+    pub assignee: Option<String>,
+    /// Only about this record.
+    pub record: Option<RecordKey>,
+    /// Only this task.
+    pub id: Option<i64>,
+    /// At most this many.
+    pub limit: u32,
+}
+
+/// How an open task is closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskClose {
+    /// A plain task, done.
+    Done,
+    /// An approval task, approved.
+    Approved,
+    /// An approval task, rejected.
+    Rejected,
+}
+
+impl TaskClose {
+    /// The status it leaves.
+    pub fn status(self) -> &'static str {
+        match self {
+            Self::Done => "done",
+            Self::Approved => "approved",
+            Self::Rejected => "rejected",
+        }
+    }
+}
+
 /// Whether a link or unlink changed anything.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LinkChange {
@@ -641,6 +719,27 @@ pub trait Store: Send + Sync {
 
     /// Puts delivery `seq` back to pending, due at `now` (unless delivered); returns whether it was.
     fn retry_delivery(&self, seq: i64, now: DateTime<Utc>) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Makes a task, once per key: returns its number and whether it is new.
+    fn create_task(
+        &self,
+        task: &NewTask,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(i64, bool), StoreError>> + Send;
+
+    /// Tasks, oldest first.
+    fn tasks(&self, query: &TaskQuery) -> impl Future<Output = Result<Vec<StoredTask>, StoreError>> + Send;
+
+    /// Closes open task `id` as `how` (done for a plain task; approved or rejected for an approval
+    /// task) by `by`; returns whether it was open and of that kind.
+    fn close_task(
+        &self,
+        id: i64,
+        how: TaskClose,
+        by: &str,
+        comment: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// Cancels pending delivery `seq` for `reason`; returns whether it was pending.
     fn cancel_delivery(

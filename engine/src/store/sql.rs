@@ -394,3 +394,27 @@ plain_sql!(
     CANCEL_DELIVERY = "UPDATE deliveries SET status = 'cancelled', reason = $3, lease_owner = NULL, \
     lease_until = NULL, updated_at = $2 WHERE intent_seq = $1 AND status = 'pending'"
 );
+plain_sql!(
+    /// A task: `$1` key, `$2` title, `$3` notes, `$4` assignee, `$5` due, `$6` approval, `$7`-`$9`
+    /// record, `$10` source, `$11` created at; nothing when a task with that key exists.
+    INSERT_TASK = "INSERT INTO tasks (key, title, notes, assignee, due, approval, status, kind, account, record_id, \
+    source, created_at) VALUES ($1, $2, $3, $4, $5, $6, 'open', $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING RETURNING id"
+);
+plain_sql!(
+    /// The task made by delivery `$1`.
+    TASK_BY_KEY = "SELECT id FROM tasks WHERE key = $1"
+);
+plain_sql!(
+    /// Tasks, optionally in status `$1`, assigned to `$2`, about record `($3, $4, $5)`, or task `$6`,
+    /// oldest first, at most `$7`.
+    TASKS = "SELECT id, key, title, notes, assignee, due, approval, status, kind, account, record_id, source, \
+    created_at, closed_at, closed_by, comment FROM tasks WHERE ($1 IS NULL OR status = $1) \
+    AND ($2 IS NULL OR assignee = $2) AND ($3 IS NULL OR (kind = $3 AND account = $4 AND record_id = $5)) \
+    AND ($6 IS NULL OR id = $6) ORDER BY id LIMIT $7"
+);
+plain_sql!(
+    /// Open task `$1` closed as `$2` at `$3` by `$4`, with comment `$5`, when its kind allows it
+    /// (`$6`: it must be an approval task, or must not).
+    CLOSE_TASK = "UPDATE tasks SET status = $2, closed_at = $3, closed_by = $4, comment = $5 \
+    WHERE id = $1 AND status = 'open' AND approval = $6"
+);

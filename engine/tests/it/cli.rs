@@ -1692,3 +1692,48 @@ fn each_decided_action_waits_in_the_outbox_until_it_is_delivered_or_cancelled() 
     let bad = sandbox.run(&["--config", EXAMPLE_CONFIG, "outbox", "list", "--status", "sent"]);
     assert!(bad.expect_code(2).stderr.contains("pending, delivered, dead, expired, cancelled"), "{bad:#?}");
 }
+
+#[test]
+fn tasks_are_made_by_hand_closed_once_and_by_their_kind() {
+    let sandbox = Sandbox::new();
+    sandbox.run(&["--config", EXAMPLE_CONFIG, "--now", "2026-11-25", "import", EXAMPLE_DATA]).expect_code(0);
+    let run = |args: &[&str]| {
+        let mut all = vec!["--config", EXAMPLE_CONFIG, "--now", "2026-11-25T10:00:00Z", "tasks"];
+        all.extend_from_slice(args);
+        sandbox.run(&all)
+    };
+    let made = run(&[
+        "create",
+        "--title",
+        "Call Acme",
+        "--assignee",
+        "maria",
+        "--due",
+        "2026-11-27",
+        "--record",
+        "invoice:103",
+    ]);
+    assert_eq!(made.expect_code(0).stdout.trim(), "task 1 created");
+    run(&["create", "--title", "Approve the write-off", "--approval"]).expect_code(0);
+    let open = run(&["list", "--json"]).expect_code(0).json_lines();
+    assert_eq!(open.len(), 2);
+    assert_eq!(open[0]["record"], serde_json::json!({"kind": "invoice", "account": "acme-us", "id": "103"}));
+    assert_eq!(
+        (&open[0]["assignee"], &open[0]["due"]),
+        (&serde_json::json!("maria"), &serde_json::json!("2026-11-27"))
+    );
+    let wrong = run(&["done", "2"]);
+    assert!(wrong.expect_code(2).stderr.contains("needs approving or rejecting"), "{wrong:#?}");
+    let wrong = run(&["approve", "1"]);
+    assert!(wrong.expect_code(2).stderr.contains("plain task: mark it done"), "{wrong:#?}");
+    run(&["done", "1", "--by", "maria"]).expect_code(0);
+    run(&["reject", "2", "--by", "tom", "--comment", "not this quarter"]).expect_code(0);
+    let again = run(&["done", "1"]);
+    assert!(again.expect_code(2).stderr.contains("task 1 is already done"), "{again:#?}");
+    assert!(run(&["list"]).expect_code(0).stdout.trim().is_empty(), "nothing open");
+    let shown = run(&["show", "2"]).expect_code(0).stdout.clone();
+    assert!(shown.contains("rejected by tom at 2026-11-25 10:00 UTC: not this quarter"), "{shown}");
+    assert!(run(&["show", "9"]).expect_code(2).stderr.contains("no task 9"));
+    let unknown = run(&["create", "--title", "x", "--record", "invoice:99999"]);
+    assert!(unknown.expect_code(2).stderr.contains("no such invoice is stored"), "{unknown:#?}");
+}

@@ -171,3 +171,39 @@ async fn a_dead_nodes_lease_runs_out_and_another_node_delivers() {
     assert_eq!(w.round("b", &sink, "2026-12-10T14:01:32Z").await.delivered, 1, "a's lease ran out");
     assert_eq!(std::fs::read_to_string(sink.path()).unwrap().lines().count(), 1);
 }
+
+#[tokio::test]
+async fn a_task_action_makes_one_task_in_the_task_manager_however_often_it_is_tried() {
+    use invoiceflow::store::TaskQuery;
+    use invoiceflow::tasks::{TaskManager, WithTasks};
+    let mut w = World::new().await;
+    let config = w.workflows.get_mut(&WorkflowKind::PaymentDue).unwrap();
+    config.stages =
+        vec![Stage::new(0, vec![Channel::CustomerEmail, Channel::Task { assignee: Some("collections".into()) }])];
+    w.decide().await;
+    let sink = FileSink::new(w.dir.path().join("out.jsonl"));
+    let now = at("2026-12-10T14:00:31Z");
+    let routes = WithTasks { tasks: TaskManager { store: &w.store, now }, other: &sink };
+    assert_eq!(w.round("a", &routes, "2026-12-10T14:00:31Z").await.delivered, 2);
+    let tasks = w.store.tasks(&TaskQuery { limit: 10, ..Default::default() }).await.unwrap();
+    assert_eq!(tasks.len(), 1);
+    let t = &tasks[0];
+    assert_eq!((t.task.assignee.as_deref(), t.task.source.as_str()), (Some("collections"), "workflow:payment_due"));
+    assert_eq!(t.task.record.as_ref().map(ToString::to_string).as_deref(), Some("invoice default/42"));
+    assert!(t.task.title.contains("1042"), "{t:?}");
+    assert_eq!(std::fs::read_to_string(sink.path()).unwrap().lines().count(), 1, "the email went to the sink");
+
+    // Another reminder: node a makes the task and dies before recording it; node b tries again
+    // once a's lease ran out, and the task manager knows the key.
+    let mut w2 = World::new().await;
+    w2.workflows = w.workflows.clone();
+    w2.decide().await;
+    let claimed = w2.store.claim("a", now, Duration::seconds(60), 10).await.unwrap();
+    let task = claimed.iter().find(|c| c.intent.action.kind() == "task").unwrap();
+    let routes2 = WithTasks { tasks: TaskManager { store: &w2.store, now }, other: &sink };
+    let first = routes2.deliver(&Delivery { key: &task.key, intent: &task.intent, attempt: 1 }).await;
+    assert_eq!(first, Attempted::Delivered);
+    assert_eq!(w2.round("b", &routes2, "2026-12-10T14:01:40Z").await.delivered, 2);
+    let all = TaskQuery { limit: 10, ..Default::default() };
+    assert_eq!(w2.store.tasks(&all).await.unwrap().len(), 1, "one task for one delivery");
+}
