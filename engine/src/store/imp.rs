@@ -886,16 +886,17 @@ macro_rules! sql_store {
                     .bind(now.timestamp_micros())
                     .execute(&mut *tx)
                     .await?;
-                sqlx::query($crate::store::sql::CLAIM.$dialect)
+                // Only what this call leased: a node claiming again in the same instant does not get
+                // back what it already holds.
+                let leased: Vec<i64> = sqlx::query_scalar($crate::store::sql::CLAIM.$dialect)
                     .bind(node)
                     .bind(until)
                     .bind(now.timestamp_micros())
                     .bind(i64::from(limit.max(1)))
-                    .execute(&mut *tx)
+                    .fetch_all(&mut *tx)
                     .await?;
                 let rows = sqlx::query($crate::store::sql::CLAIMED.$dialect)
-                    .bind(node)
-                    .bind(until)
+                    .bind($crate::store::imp::json_rows(&leased)?)
                     .fetch_all(&mut *tx)
                     .await?;
                 tx.commit().await?;

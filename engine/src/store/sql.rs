@@ -356,16 +356,20 @@ dual_sql!(
     /// claiming; SQLite has one writer at a time.
     CLAIM = sqlite: "UPDATE deliveries SET lease_owner = $1, lease_until = $2, updated_at = $3 WHERE intent_seq IN \
     (SELECT intent_seq FROM deliveries WHERE status = 'pending' AND next_at <= $3 \
-    AND (lease_until IS NULL OR lease_until < $3) ORDER BY next_at, intent_seq LIMIT $4)",
+    AND (lease_until IS NULL OR lease_until < $3) ORDER BY next_at, intent_seq LIMIT $4) RETURNING intent_seq",
     postgres: "UPDATE deliveries d SET lease_owner = $1, lease_until = $2, updated_at = $3 FROM \
     (SELECT intent_seq FROM deliveries WHERE status = 'pending' AND next_at <= $3 \
     AND (lease_until IS NULL OR lease_until < $3) ORDER BY next_at, intent_seq LIMIT $4 FOR UPDATE SKIP LOCKED) due \
-    WHERE d.intent_seq = due.intent_seq"
+    WHERE d.intent_seq = due.intent_seq RETURNING d.intent_seq"
 );
-plain_sql!(
-    /// The deliveries node `$1` leased until `$2`, with their intents.
-    CLAIMED = "SELECT d.intent_seq, d.attempts, d.expires_at, i.key, i.body FROM deliveries d \
-    JOIN intents i ON i.seq = d.intent_seq WHERE d.lease_owner = $1 AND d.lease_until = $2 ORDER BY d.intent_seq"
+dual_sql!(
+    /// The deliveries `$1` (a JSON array of intent numbers) just leased, with their intents.
+    CLAIMED = sqlite: "SELECT d.intent_seq, d.attempts, d.expires_at, i.key, i.body FROM deliveries d \
+    JOIN intents i ON i.seq = d.intent_seq WHERE d.intent_seq IN (SELECT value FROM json_each($1)) \
+    ORDER BY d.intent_seq",
+    postgres: "SELECT d.intent_seq, d.attempts, d.expires_at, i.key, i.body FROM deliveries d \
+    JOIN intents i ON i.seq = d.intent_seq \
+    WHERE d.intent_seq IN (SELECT CAST(jsonb_array_elements_text(CAST($1 AS jsonb)) AS BIGINT)) ORDER BY d.intent_seq"
 );
 plain_sql!(
     /// Delivery `$1`, leased by node `$2`, after an attempt: status `$3`, next try `$4`, reason
