@@ -8,6 +8,8 @@
 //! functions, unit-tested without a network.
 
 pub mod sink;
+pub mod slack;
+pub mod webhook;
 
 use std::future::Future;
 

@@ -85,7 +85,7 @@ pub(crate) async fn run<S: Store>(command: OutboxCommand, env: &Env, store: &S) 
                 out!("delivery {} is pending again", args.seq);
                 Ok(ExitCode::SUCCESS)
             } else {
-                anyhow::bail!("no delivery {} to retry (unknown, or already delivered)", args.seq)
+                anyhow::bail!("no delivery {} to retry (unknown, delivered, or being tried right now)", args.seq)
             }
         }
         OutboxCommand::Cancel(args) => {

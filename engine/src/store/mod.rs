@@ -717,7 +717,8 @@ pub trait Store: Send + Sync {
     fn deliveries(&self, query: &DeliveryQuery)
     -> impl Future<Output = Result<Vec<StoredDelivery>, StoreError>> + Send;
 
-    /// Puts delivery `seq` back to pending, due at `now` (unless delivered); returns whether it was.
+    /// Puts delivery `seq` back to pending, due at `now` (unless delivered, or being tried right
+    /// now); returns whether it was.
     fn retry_delivery(&self, seq: i64, now: DateTime<Utc>) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// Makes a task, once per key: returns its number and whether it is new.

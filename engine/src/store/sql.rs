@@ -389,9 +389,11 @@ plain_sql!(
     WHERE ($1 IS NULL OR d.status = $1) AND d.intent_seq > $2 ORDER BY d.intent_seq LIMIT $3"
 );
 plain_sql!(
-    /// Delivery `$1` tried again from `$2`, whatever became of it, unless delivered.
+    /// Delivery `$1` tried again from `$2`, whatever became of it, unless delivered or being tried
+    /// right now (its lease still runs: clearing it would let a second node send it too).
     RETRY_DELIVERY = "UPDATE deliveries SET status = 'pending', next_at = $2, reason = NULL, lease_owner = NULL, \
-    lease_until = NULL, updated_at = $2 WHERE intent_seq = $1 AND status <> 'delivered'"
+    lease_until = NULL, updated_at = $2 WHERE intent_seq = $1 AND status <> 'delivered' \
+    AND NOT (status = 'pending' AND lease_until IS NOT NULL AND lease_until >= $2)"
 );
 plain_sql!(
     /// Pending delivery `$1` cancelled at `$2` for reason `$3`.

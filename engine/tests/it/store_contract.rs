@@ -9,10 +9,12 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use invoiceflow::store::{
-    AnchorColumn, AnchorQuery, Calendar, DueScan, EventQuery, FiringDecision, FiringQuery, IntentQuery, InvoiceQuery,
-    LinkChange, Moment, NewFiring, NewIntent, PgStore, RuleFailure, SqliteStore, Store, Stored, StoredFiring, Writer,
+    AnchorColumn, AnchorQuery, Attempt, Calendar, Claimed, DeliveryQuery, DueScan, EventQuery, FiringDecision,
+    FiringQuery, IntentQuery, InvoiceQuery, LinkChange, Moment, NewFiring, NewIntent, PgStore, RULE_DELIVERY_EXPIRY,
+    RuleFailure, SqliteStore, Store, Stored, StoredDelivery, StoredFiring, Writer,
 };
 use invoiceflow_rules::parse::{Incoming, Item, ParseContext, parse_value};
+use invoiceflow_rules::retry::{Attempted, Next};
 use invoiceflow_rules::script::{Action, Cause, Intent};
 use invoiceflow_rules::workflow::config::WorkflowKind;
 use invoiceflow_rules::{
@@ -1071,6 +1073,418 @@ async fn save_firings_moves_the_cursor_and_reset_forgets_it<S: Store>(s: &S) {
     assert_eq!(s.cursor(name).await.unwrap(), 5, "from 0 again, a firing already decided still moves the cursor");
 }
 
+// ---- the outbox --------------------------------------------------------------------------------
+
+fn all_deliveries() -> DeliveryQuery {
+    DeliveryQuery { limit: 1000, ..Default::default() }
+}
+
+fn in_status(status: &str) -> DeliveryQuery {
+    DeliveryQuery { status: Some(status.to_owned()), ..all_deliveries() }
+}
+
+async fn deliveries_of<S: Store>(s: &S) -> Vec<StoredDelivery> {
+    s.deliveries(&all_deliveries()).await.unwrap()
+}
+
+/// The sequence numbers of the deliveries `q` lists.
+async fn delivery_seqs<S: Store>(s: &S, q: &DeliveryQuery) -> Vec<i64> {
+    s.deliveries(q).await.unwrap().iter().map(|d| d.seq).collect()
+}
+
+/// Delivery `seq` as `deliveries` lists it.
+async fn delivery<S: Store>(s: &S, seq: i64) -> StoredDelivery {
+    let mut found: Vec<_> = deliveries_of(s).await.into_iter().filter(|d| d.seq == seq).collect();
+    assert_eq!(found.len(), 1, "one delivery {seq}: {found:?}");
+    found.remove(0)
+}
+
+/// Where a delivery stands; when it is next due only for a pending one (the time means nothing
+/// else).
+#[derive(Debug, PartialEq)]
+struct State {
+    status: String,
+    attempts: u32,
+    reason: Option<String>,
+    leased_by: Option<String>,
+    next_at: Option<DateTime<Utc>>,
+}
+
+async fn state<S: Store>(s: &S, seq: i64) -> State {
+    let d = delivery(s, seq).await;
+    let next_at = (d.status == "pending").then_some(d.next_at);
+    State { status: d.status, attempts: d.attempts, reason: d.reason, leased_by: d.leased_by, next_at }
+}
+
+/// Pending, due at `next_at`, held by `leased_by`.
+fn pending(attempts: u32, next_at: DateTime<Utc>, reason: Option<&str>, leased_by: Option<&str>) -> State {
+    State {
+        status: "pending".to_owned(),
+        attempts,
+        reason: reason.map(str::to_owned),
+        leased_by: leased_by.map(str::to_owned),
+        next_at: Some(next_at),
+    }
+}
+
+/// Delivered, dead, expired or cancelled.
+fn ended(status: &str, attempts: u32, reason: Option<&str>) -> State {
+    State { status: status.to_owned(), attempts, reason: reason.map(str::to_owned), leased_by: None, next_at: None }
+}
+
+/// The sequence numbers of what a claim returned.
+fn seqs(claimed: &[Claimed]) -> Vec<i64> {
+    claimed.iter().map(|c| c.seq).collect()
+}
+
+/// An attempt from `started` to `finished` that gave `outcome`.
+fn attempt(started: &str, finished: &str, outcome: Attempted) -> Attempt {
+    Attempt { started_at: at(started), finished_at: at(finished), outcome }
+}
+
+fn transient(detail: &str) -> Attempted {
+    Attempted::Transient { retry_after: None, detail: detail.to_owned() }
+}
+
+/// An intent of rule `rule` about invoice `id` that does `action`.
+fn intent_with(rule: &str, id: &str, event: i64, action: Action) -> Intent {
+    Intent { action, ..intent(rule, id, event, "") }
+}
+
+/// `n` Slack intents of rule `paid`, keys `k00`, `k01`, …, saved at `now`; their sequence numbers.
+async fn save_paid<S: Store>(s: &S, n: usize, now: DateTime<Utc>) -> Vec<i64> {
+    let batch: Vec<NewIntent> =
+        (0..n).map(|i| new_intent(&format!("k{i:02}"), intent("paid", &i.to_string(), 7, "paid"))).collect();
+    assert_eq!(s.save_evaluations("rules", 7, &batch, &[], now).await.unwrap(), n as u64);
+    s.intents(&all_intents()).await.unwrap().iter().map(|i| i.seq).collect()
+}
+
+const LEASE: chrono::Duration = chrono::Duration::minutes(5);
+
+async fn each_intent_gets_one_pending_delivery_with_its_expiry<S: Store>(s: &S) {
+    let t0 = at("2026-11-26T17:00:00Z");
+    let slack = new_intent("rule:paid:event:7:0", intent("paid", "1", 7, "💰 paid"));
+    let email = Action::Email {
+        to: vec!["ar@example.com".to_owned()],
+        cc: Vec::new(),
+        subject: "Paid".to_owned(),
+        text: "N1 was paid".to_owned(),
+        html: None,
+    };
+    let email = new_intent("rule:paid:event:7:1", intent_with("paid", "1", 7, email));
+    let webhook = Action::Webhook { destination: "crm".to_owned(), payload: json!({"invoice": "N1"}) };
+    let webhook = new_intent("rule:paid:event:7:2", intent_with("paid", "1", 7, webhook));
+    let batch = [slack.clone(), email, webhook];
+    assert_eq!(s.save_evaluations("rules", 7, &batch, &[], t0).await.unwrap(), 3);
+    let expect =
+        |i: &invoiceflow::store::StoredIntent, channel: &str, destination: Option<&str>, now, expires| StoredDelivery {
+            seq: i.seq,
+            key: i.key.clone(),
+            channel: channel.to_owned(),
+            destination: destination.map(str::to_owned),
+            status: "pending".to_owned(),
+            attempts: 0,
+            next_at: now,
+            expires_at: Some(expires),
+            reason: None,
+            leased_by: None,
+            intent: i.intent.clone(),
+        };
+    let intents = s.intents(&all_intents()).await.unwrap();
+    let in_48h = at("2026-11-28T17:00:00Z");
+    assert_eq!(t0 + RULE_DELIVERY_EXPIRY, in_48h);
+    let mut expected = vec![
+        expect(&intents[0], "slack", Some("finance"), t0, in_48h),
+        expect(&intents[1], "email", None, t0, in_48h),
+        expect(&intents[2], "webhook", Some("crm"), t0, in_48h),
+    ];
+    assert_eq!(deliveries_of(s).await, expected, "one pending delivery per intent, due at once, for 48 hours");
+
+    // The same intents again, alone or with a new one, add no second delivery and keep the first.
+    let t1 = at("2026-11-26T18:00:00Z");
+    assert_eq!(s.save_evaluations("rules", 7, &batch, &[], t1).await.unwrap(), 0);
+    let task = Action::Task { title: "Call Amy".to_owned(), notes: None, assignee: None, due: None, approval: false };
+    let task = new_intent("rule:paid:event:8:0", intent_with("paid", "2", 8, task));
+    assert_eq!(s.save_evaluations("rules", 8, &[slack, task], &[], t1).await.unwrap(), 1);
+    let intents = s.intents(&all_intents()).await.unwrap();
+    expected.push(expect(&intents[3], "task", None, t1, at("2026-11-28T18:00:00Z")));
+    assert_eq!(deliveries_of(s).await, expected, "no delivery twice; a new one from its own save");
+
+    // A schedule slot's intents too.
+    let t2 = at("2026-11-26T19:00:00Z");
+    let slot = new_intent("rule:weekly:slot:0", intent("weekly", "3", 0, "weekly"));
+    let enroll = [key(RecordKind::Invoice, "3")];
+    assert_eq!(s.save_slot("weekly", &enroll, &[], std::slice::from_ref(&slot), &[], t2).await.unwrap(), 1);
+    assert_eq!(s.save_slot("weekly", &[], &[], std::slice::from_ref(&slot), &[], t2).await.unwrap(), 0);
+    let intents = s.intents(&all_intents()).await.unwrap();
+    expected.push(expect(&intents[4], "slack", Some("finance"), t2, at("2026-11-28T19:00:00Z")));
+    assert_eq!(deliveries_of(s).await, expected);
+
+    // A workflow step's intents expire when the step says (the next step's time), else in 48 hours.
+    let t3 = at("2026-11-27T09:00:05Z");
+    let step_expiry = at("2026-11-28T09:00:00Z");
+    let sent = |k: &str, id: &str, expires_at: Option<DateTime<Utc>>, n: usize| {
+        let intents = (0..n).map(|i| reminder(k, i, id, "stage-1", "2026-11-27", "due")).collect();
+        firing(WorkflowKind::PaymentDue, k, id, "stage-1", "2026-11-27", FiringDecision::Sent { expires_at, intents })
+    };
+    let (k1, k2, k3) = (
+        firing_key("1", "stage-1", "2026-11-27"),
+        firing_key("2", "stage-1", "2026-11-27"),
+        firing_key("3", "stage-1", "2026-11-27"),
+    );
+    let first = sent(&k1, "1", Some(step_expiry), 2);
+    let skipped = FiringDecision::Skipped { reason: "paid meanwhile".to_owned() };
+    let firings = [
+        first.clone(),
+        sent(&k2, "2", None, 1),
+        firing(WorkflowKind::PaymentDue, &k3, "3", "stage-1", "2026-11-27", skipped),
+    ];
+    assert_eq!(s.save_firings(None, &firings, t3).await.unwrap(), 3);
+    let intents = s.intents(&all_intents()).await.unwrap();
+    assert_eq!(intents.len(), 8);
+    expected.push(expect(&intents[5], "email", None, t3, step_expiry));
+    expected.push(expect(&intents[6], "email", None, t3, step_expiry));
+    expected.push(expect(&intents[7], "email", None, t3, t3 + RULE_DELIVERY_EXPIRY));
+    assert_eq!(deliveries_of(s).await, expected, "a skipped step delivers nothing");
+    assert_eq!(s.save_firings(None, &[first], at("2026-11-27T10:00:00Z")).await.unwrap(), 0);
+    assert_eq!(deliveries_of(s).await, expected, "the same firing again adds no delivery");
+
+    // Listed by status, after a sequence number, at most `limit`.
+    let all: Vec<i64> = expected.iter().map(|d| d.seq).collect();
+    assert_eq!(delivery_seqs(s, &in_status("pending")).await, all);
+    assert!(delivery_seqs(s, &in_status("delivered")).await.is_empty());
+    assert_eq!(delivery_seqs(s, &DeliveryQuery { after_seq: Some(all[5]), ..all_deliveries() }).await, all[6..]);
+    assert_eq!(delivery_seqs(s, &DeliveryQuery { limit: 2, ..all_deliveries() }).await, all[..2]);
+}
+
+async fn a_claimed_delivery_belongs_to_one_node_until_its_lease_runs_out<S: Store>(s: &S) {
+    let t0 = at("2026-11-26T17:00:00Z");
+    let paid = new_intent("rule:paid:event:7:0", intent("paid", "1", 7, "💰 paid"));
+    s.save_evaluations("rules", 7, std::slice::from_ref(&paid), &[], t0).await.unwrap();
+    let seq = s.intents(&all_intents()).await.unwrap()[0].seq;
+
+    // A leases it until 17:05:01.
+    let a = s.claim("node-a", at("2026-11-26T17:00:01Z"), LEASE, 10).await.unwrap();
+    let expected = Claimed {
+        seq,
+        key: paid.key.clone(),
+        intent: paid.intent.clone(),
+        attempts: 0,
+        expires_at: Some(at("2026-11-28T17:00:00Z")),
+    };
+    assert_eq!(a, std::slice::from_ref(&expected));
+    assert_eq!(state(s, seq).await, pending(0, t0, None, Some("node-a")));
+
+    // While A's lease runs, no node gets it, not even A again.
+    let claim = |node: &'static str, now: &str| {
+        let now = at(now);
+        async move { seqs(&s.claim(node, now, LEASE, 10).await.unwrap()) }
+    };
+    assert!(claim("node-b", "2026-11-26T17:00:01Z").await.is_empty(), "B at the same moment");
+    assert!(claim("node-a", "2026-11-26T17:03:00Z").await.is_empty(), "A again");
+    assert!(claim("node-b", "2026-11-26T17:05:00Z").await.is_empty(), "B just before the lease runs out");
+    assert!(!s.retry_delivery(seq, at("2026-11-26T17:04:00Z")).await.unwrap(), "no retry while it is being tried");
+    assert!(claim("node-b", "2026-11-26T17:04:00Z").await.is_empty(), "the refused retry freed nothing");
+
+    // Once it ran out (A died, or hangs), B takes it over: no attempt was finished yet.
+    let b = s.claim("node-b", at("2026-11-26T17:05:02Z"), LEASE, 10).await.unwrap();
+    assert_eq!(b, [expected]);
+    assert_eq!(state(s, seq).await, pending(0, t0, None, Some("node-b")));
+
+    // A's late attempt is recorded but moves nothing: the delivery is B's now.
+    let late = attempt("2026-11-26T17:00:01Z", "2026-11-26T17:05:30Z", Attempted::Delivered);
+    assert!(!s.finish(seq, "node-a", &late, &Next::Delivered).await.unwrap());
+    assert_eq!(state(s, seq).await, pending(0, t0, None, Some("node-b")));
+
+    // B's is the one that counts.
+    let done = attempt("2026-11-26T17:05:02Z", "2026-11-26T17:05:03Z", Attempted::Delivered);
+    assert!(s.finish(seq, "node-b", &done, &Next::Delivered).await.unwrap());
+    assert_eq!(state(s, seq).await, ended("delivered", 1, None));
+    assert_eq!(delivery(s, seq).await.expires_at, Some(at("2026-11-28T17:00:00Z")));
+
+    // Delivered: never claimed again, and finishing again moves nothing.
+    assert!(claim("node-c", "2026-11-26T18:00:00Z").await.is_empty());
+    assert!(!s.finish(seq, "node-b", &done, &Next::Delivered).await.unwrap(), "B holds no lease any more");
+    assert!(!s.finish(seq, "node-c", &done, &Next::RetryAt(at("2026-11-26T19:00:00Z"))).await.unwrap());
+    assert_eq!(delivery_seqs(s, &in_status("delivered")).await, [seq]);
+    assert_eq!(state(s, seq).await, ended("delivered", 1, None));
+}
+
+async fn a_node_claiming_again_gets_only_what_it_did_not_hold<S: Store>(s: &S) {
+    let t0 = at("2026-11-26T17:00:00Z");
+    let all = save_paid(s, 3, t0).await;
+    let first = s.claim("node-a", t0, LEASE, 2).await.unwrap();
+    assert_eq!(seqs(&first), all[..2], "at most `limit`, oldest first");
+    // The same node asks again at the same instant (another of its workers, a coarse clock).
+    let second = s.claim("node-a", t0, LEASE, 2).await.unwrap();
+    assert_eq!(seqs(&second), all[2..], "the rest only: the first two are being delivered already");
+    assert!(s.claim("node-a", t0, LEASE, 2).await.unwrap().is_empty());
+}
+
+async fn a_transient_failure_waits_for_its_next_try_and_expiry_drops_it<S: Store>(s: &S) {
+    let t0 = at("2026-11-26T17:00:00Z");
+    let all = save_paid(s, 2, t0).await;
+    let (seq, other) = (all[0], all[1]);
+    let expires = Some(at("2026-11-28T17:00:00Z"));
+    let claim = |node: &'static str, now: &str| {
+        let now = at(now);
+        async move { s.claim(node, now, LEASE, 10).await.unwrap() }
+    };
+    assert_eq!(seqs(&claim("node-a", "2026-11-26T17:00:00Z").await), all, "due at once");
+
+    // A transient failure: pending again, due at its next try, the error kept, the lease let go.
+    let error = "503 Service Unavailable";
+    let retry_at = at("2026-11-26T17:10:00Z");
+    let failed = attempt("2026-11-26T17:00:00Z", "2026-11-26T17:00:02Z", transient(error));
+    assert!(s.finish(seq, "node-a", &failed, &Next::RetryAt(retry_at)).await.unwrap());
+    assert_eq!(state(s, seq).await, pending(1, retry_at, Some(error), None));
+    let retry_late = at("2026-11-28T16:00:00Z");
+    let timeout = attempt("2026-11-26T17:00:00Z", "2026-11-26T17:00:30Z", transient("timeout"));
+    assert!(s.finish(other, "node-a", &timeout, &Next::RetryAt(retry_late)).await.unwrap());
+    assert_eq!(state(s, other).await, pending(1, retry_late, Some("timeout"), None));
+
+    // Not before its next try, whoever asks; at it, with the attempt counted and the error kept.
+    assert!(claim("node-b", "2026-11-26T17:09:59Z").await.is_empty());
+    let again = claim("node-b", "2026-11-26T17:10:00Z").await;
+    assert_eq!(seqs(&again), [seq]);
+    assert_eq!((again[0].attempts, again[0].expires_at), (1, expires));
+    assert_eq!(state(s, seq).await, pending(1, retry_at, Some(error), Some("node-b")));
+
+    // Its next try would come after its expiry: the retry policy says Expired, and it is dropped.
+    let why = "503 Service Unavailable (the next try, at 2026-11-28 20:10 UTC, would be after the expiry)";
+    let second = attempt("2026-11-26T17:10:00Z", "2026-11-26T17:10:01Z", transient(error));
+    assert!(s.finish(seq, "node-b", &second, &Next::Expired(why.to_owned())).await.unwrap());
+    assert_eq!(state(s, seq).await, ended("expired", 2, Some(why)));
+
+    // One still pending when its expiry passes is expired by the next claim, not handed out; the
+    // node holding it then (its lease runs to 17:03) holds it no more, and cannot finish it.
+    assert!(claim("node-a", "2026-11-28T15:59:59Z").await.is_empty(), "not yet due");
+    assert_eq!(seqs(&claim("node-a", "2026-11-28T16:58:00Z").await), [other], "due, not yet expired");
+    assert!(claim("node-b", "2026-11-28T17:00:01Z").await.is_empty(), "past its expiry");
+    let d = delivery(s, other).await;
+    assert_eq!((d.status.as_str(), d.attempts, d.leased_by, d.expires_at), ("expired", 1, None, expires));
+    assert!(d.reason.is_some_and(|r| r != "timeout"), "an expired delivery says why");
+    let too_late = attempt("2026-11-28T16:58:00Z", "2026-11-28T17:00:02Z", Attempted::Delivered);
+    assert!(!s.finish(other, "node-a", &too_late, &Next::Delivered).await.unwrap());
+    assert_eq!(delivery(s, other).await.status, "expired");
+    assert_eq!(delivery_seqs(s, &in_status("expired")).await, [seq, other]);
+    assert!(delivery_seqs(s, &in_status("pending")).await.is_empty());
+}
+
+async fn dead_deliveries_can_be_retried_and_pending_ones_cancelled<S: Store>(s: &S) {
+    let t0 = at("2026-11-26T17:00:00Z");
+    let all = save_paid(s, 3, t0).await;
+    let (dead, done, waiting) = (all[0], all[1], all[2]);
+    assert_eq!(seqs(&s.claim("node-a", t0, LEASE, 10).await.unwrap()), all);
+    let claim =
+        |node: &'static str, now: DateTime<Utc>| async move { seqs(&s.claim(node, now, LEASE, 10).await.unwrap()) };
+
+    let t = "2026-11-26T17:00:01Z";
+    let gone = Attempted::Permanent { detail: "404 channel_not_found".to_owned(), disable_destination: false };
+    let why = "404 channel_not_found";
+    assert!(s.finish(dead, "node-a", &attempt(t, t, gone), &Next::Dead(why.to_owned())).await.unwrap());
+    assert_eq!(state(s, dead).await, ended("dead", 1, Some(why)));
+    assert!(s.finish(done, "node-a", &attempt(t, t, Attempted::Delivered), &Next::Delivered).await.unwrap());
+    let retry_at = at("2026-11-26T17:05:00Z");
+    let bad_gateway = attempt(t, t, transient("502 Bad Gateway"));
+    assert!(s.finish(waiting, "node-a", &bad_gateway, &Next::RetryAt(retry_at)).await.unwrap());
+
+    // A pending delivery can be cancelled, and is then never claimed; only a pending one.
+    let t1 = at("2026-11-26T17:01:00Z");
+    let paid = "the customer paid meanwhile";
+    assert!(s.cancel_delivery(waiting, paid, t1).await.unwrap());
+    assert_eq!(state(s, waiting).await, ended("cancelled", 1, Some(paid)));
+    assert!(!s.cancel_delivery(waiting, "twice", t1).await.unwrap(), "already cancelled");
+    assert!(!s.cancel_delivery(done, "too late", t1).await.unwrap(), "delivered");
+    assert!(!s.cancel_delivery(dead, "dead", t1).await.unwrap(), "dead");
+    assert!(!s.cancel_delivery(all[2] + 1000, "unknown", t1).await.unwrap(), "no such delivery");
+    assert_eq!(state(s, waiting).await, ended("cancelled", 1, Some(paid)), "the first reason is kept");
+    assert_eq!(state(s, done).await, ended("delivered", 1, None));
+    assert_eq!(state(s, dead).await, ended("dead", 1, Some(why)));
+    assert!(claim("node-a", at("2026-11-26T18:00:00Z")).await.is_empty(), "dead, delivered and cancelled");
+
+    // A delivered one is never retried.
+    let t2 = at("2026-11-26T19:00:00Z");
+    assert!(!s.retry_delivery(done, t2).await.unwrap());
+    assert_eq!(state(s, done).await, ended("delivered", 1, None));
+    assert!(!s.retry_delivery(all[2] + 1000, t2).await.unwrap(), "no such delivery");
+
+    // A dead one is pending again, due at once, its attempts kept, its reason gone.
+    assert!(s.retry_delivery(dead, t2).await.unwrap());
+    assert_eq!(state(s, dead).await, pending(1, t2, None, None));
+    let again = s.claim("node-b", t2, LEASE, 10).await.unwrap();
+    assert_eq!(seqs(&again), [dead]);
+    assert_eq!(again[0].attempts, 1);
+
+    // Cancelling one a node holds takes it from that node: its late finish cannot revive it.
+    let by_hand = "sent by hand";
+    assert!(s.cancel_delivery(dead, by_hand, t2).await.unwrap());
+    assert_eq!(state(s, dead).await, ended("cancelled", 1, Some(by_hand)));
+    let late = attempt("2026-11-26T19:00:00Z", "2026-11-26T19:00:01Z", transient("timeout"));
+    assert!(!s.finish(dead, "node-b", &late, &Next::RetryAt(at("2026-11-26T19:05:00Z"))).await.unwrap());
+    assert_eq!(state(s, dead).await, ended("cancelled", 1, Some(by_hand)));
+    assert!(claim("node-b", at("2026-11-26T19:30:00Z")).await.is_empty());
+
+    // A cancelled one may be retried (it was cancelled by mistake).
+    let t3 = at("2026-11-26T20:00:00Z");
+    assert!(s.retry_delivery(waiting, t3).await.unwrap());
+    assert_eq!(state(s, waiting).await, pending(1, t3, None, None));
+    assert_eq!(claim("node-c", t3).await, [waiting]);
+}
+
+/// Node `node` finishes each of `seqs` as delivered; whether each moved.
+async fn deliver_all<S: Store>(s: &S, node: &str, seqs: &[i64]) -> Vec<bool> {
+    let ok = attempt("2026-11-26T20:00:00Z", "2026-11-26T20:00:01Z", Attempted::Delivered);
+    let mut moved = Vec::new();
+    for seq in seqs {
+        moved.push(s.finish(*seq, node, &ok, &Next::Delivered).await.unwrap());
+    }
+    moved
+}
+
+async fn concurrent_claims_never_share_a_delivery<S: Store>(s: &S) {
+    let t0 = at("2026-11-26T17:00:00Z");
+    let all = save_paid(s, 20, t0).await;
+    let sorted = |mut seqs: Vec<i64>| {
+        seqs.sort_unstable();
+        seqs
+    };
+    // Each round starts after the last one's leases ran out: every delivery is up for grabs again.
+    let round_at = |round: i64| t0 + chrono::Duration::minutes(10 * round);
+    for round in 0..12 {
+        let now = round_at(round);
+        let (a, b) = tokio::join!(s.claim("node-a", now, LEASE, 15), s.claim("node-b", now, LEASE, 15));
+        let (a, b) = (seqs(&a.unwrap()), seqs(&b.unwrap()));
+        assert!(a.len() <= 15 && b.len() <= 15, "round {round}: {a:?} {b:?}");
+        let union = sorted(a.iter().chain(&b).copied().collect());
+        assert_eq!(union, all, "round {round}: each delivery to one node, none left (a {a:?}, b {b:?})");
+    }
+    for round in 12..18 {
+        let now = round_at(round);
+        let (a, b, c) = tokio::join!(
+            s.claim("node-a", now, LEASE, 8),
+            s.claim("node-b", now, LEASE, 8),
+            s.claim("node-c", now, LEASE, 8)
+        );
+        let claims = [seqs(&a.unwrap()), seqs(&b.unwrap()), seqs(&c.unwrap())];
+        assert!(claims.iter().all(|c| c.len() <= 8), "round {round}: {claims:?}");
+        let union = sorted(claims.iter().flatten().copied().collect());
+        assert_eq!(union, all, "round {round}: each delivery to one of three nodes, none left ({claims:?})");
+    }
+
+    // The last round's holders deliver concurrently: each delivery once, by its holder.
+    let now = round_at(18);
+    let (a, b) = tokio::join!(s.claim("node-a", now, LEASE, 15), s.claim("node-b", now, LEASE, 15));
+    let (a, b) = (seqs(&a.unwrap()), seqs(&b.unwrap()));
+    assert_eq!(sorted(a.iter().chain(&b).copied().collect()), all);
+    let (moved_a, moved_b) = tokio::join!(deliver_all(s, "node-a", &a), deliver_all(s, "node-b", &b));
+    assert!(moved_a.into_iter().chain(moved_b).all(|moved| moved));
+    let delivered = s.deliveries(&in_status("delivered")).await.unwrap();
+    assert_eq!(delivered.iter().map(|d| d.seq).collect::<Vec<_>>(), all);
+    assert!(delivered.iter().all(|d| d.attempts == 1 && d.leased_by.is_none()), "{delivered:?}");
+    assert!(s.claim("node-c", now + chrono::Duration::hours(1), LEASE, 100).await.unwrap().is_empty());
+}
+
 // ---- the two backends --------------------------------------------------------------------------
 
 async fn sqlite() -> (tempfile::TempDir, SqliteStore) {
@@ -1175,4 +1589,10 @@ contract!(
     a_due_scan_finds_records_by_status_and_either_date_page_by_page,
     a_firing_is_written_once_per_key_and_per_step,
     save_firings_moves_the_cursor_and_reset_forgets_it,
+    each_intent_gets_one_pending_delivery_with_its_expiry,
+    a_claimed_delivery_belongs_to_one_node_until_its_lease_runs_out,
+    a_node_claiming_again_gets_only_what_it_did_not_hold,
+    a_transient_failure_waits_for_its_next_try_and_expiry_drops_it,
+    dead_deliveries_can_be_retried_and_pending_ones_cancelled,
+    concurrent_claims_never_share_a_delivery,
 );
