@@ -36,6 +36,14 @@ pub struct Evaluated {
     pub failures: u64,
 }
 
+impl std::ops::AddAssign for Evaluated {
+    fn add_assign(&mut self, o: Self) {
+        self.events += o.events;
+        self.intents += o.intents;
+        self.failures += o.failures;
+    }
+}
+
 /// True when `rule` runs on changes (not only on a schedule) and is switched on.
 fn on_changes(rule: &CompiledRule) -> bool {
     rule.def.enabled && rule.def.triggers.iter().any(|t| !matches!(t, Trigger::Schedule { .. }))
@@ -116,7 +124,8 @@ pub async fn skip_to_latest<S: Store>(store: &S, clock: &Clock) -> Result<(), St
     Ok(())
 }
 
-/// Evaluates scheduled rule `rule` at slot `slot` over every record of its kind. A record fires
+/// Evaluates scheduled rule `rule` at slot `slot` over every record of its kind (of the companies
+/// in `only_zone`, when the slot is a company-zone slot). A record fires
 /// only when it starts matching (it did not match at the rule's previous slot): an invoice 7
 /// days overdue is reminded once, not at every slot while it stays 7 days overdue — and again
 /// if it stops matching and later matches anew. Each intent's key names the rule, the slot and
@@ -129,6 +138,7 @@ pub async fn slot<S: Store>(
     host: &RuleHost,
     rule: &CompiledRule,
     slot: chrono::DateTime<chrono::Utc>,
+    only_zone: Option<chrono_tz::Tz>,
     clock: &Clock,
     locale: Locale,
 ) -> Result<Evaluated, StoreError> {
@@ -145,6 +155,10 @@ pub async fn slot<S: Store>(
         for stored in page {
             let key = stored.record.key().clone();
             let zone = clock.companies.get(&key.account).time_zone;
+            // A slot in one company's zone is that company's (and its zone-mates'), not others'.
+            if only_zone.is_some_and(|z| z != zone) {
+                continue;
+            }
             let today = slot.with_timezone(&zone).date_naive();
             let subject = subject_of(stored.record, today, stored.status == "deposited");
             if is_gone(&subject) {
@@ -423,7 +437,7 @@ mod tests {
         let mut fired = Vec::new();
         for d in ["20", "21", "21", "22", "23", "24"] {
             let c = clock(&format!("2026-11-{d}T09:00:00Z"));
-            let done = slot(&store, &host, &rule, day(d), &c, Locale::En).await.expect("slot");
+            let done = slot(&store, &host, &rule, day(d), None, &c, Locale::En).await.expect("slot");
             fired.push(done.intents);
         }
         // Due on the 20th: 1 day overdue on the 21st fires (the same slot run again adds nothing);
@@ -442,7 +456,7 @@ mod tests {
         assert_eq!(intents[0].intent.cause, Cause::Schedule { slot: day("21") });
         // Paid: it leaves, and a later match would fire again.
         import(&store, &clock("2026-11-25T08:00:00Z"), invoice("0.00", "2026-11-25T00:00:00Z")).await;
-        slot(&store, &host, &rule, day("25"), &clock("2026-11-25T09:00:00Z"), Locale::En).await.expect("slot");
+        slot(&store, &host, &rule, day("25"), None, &clock("2026-11-25T09:00:00Z"), Locale::En).await.expect("slot");
         let key = invoiceflow_rules::RecordKey::new(
             invoiceflow_rules::RecordKind::Invoice,
             AccountName::default_account(),

@@ -12,5 +12,6 @@ pub mod evaluate;
 pub mod ingest;
 pub mod reminders;
 pub mod rulebook;
+pub mod schedule;
 pub mod store;
 pub mod tasks;

@@ -1138,6 +1138,49 @@ macro_rules! sql_store {
                 Ok(done.rows_affected() > 0)
             }
 
+            async fn save_slot_skips(
+                &self,
+                skips: &[$crate::store::SlotSkip],
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> Result<(), $crate::store::StoreError> {
+                let mut tx = self.pool.begin().await?;
+                for skip in skips {
+                    sqlx::query($crate::store::sql::INSERT_SLOT_SKIP.$dialect)
+                        .bind(&skip.rule)
+                        .bind(skip.slot.timestamp_micros())
+                        .bind(skip.zone.as_deref())
+                        .bind(&skip.reason)
+                        .bind(now.timestamp_micros())
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn slot_skips(
+                &self,
+                rule: Option<&str>,
+                limit: u32,
+            ) -> Result<Vec<$crate::store::SlotSkip>, $crate::store::StoreError> {
+                use sqlx::Row as _;
+                let rows = sqlx::query($crate::store::sql::SLOT_SKIPS.$dialect)
+                    .bind(rule)
+                    .bind(i64::from(limit.max(1)))
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter()
+                    .map(|row| {
+                        Ok($crate::store::SlotSkip {
+                            rule: row.try_get("rule")?,
+                            slot: $crate::store::codec::micros_to_time(row.try_get("slot")?),
+                            zone: row.try_get("zone")?,
+                            reason: row.try_get("reason")?,
+                        })
+                    })
+                    .collect()
+            }
+
             async fn reset_cursor(&self, name: &str) -> Result<(), $crate::store::StoreError> {
                 sqlx::query($crate::store::sql::RESET_CURSOR.$dialect).bind(name).execute(&self.pool).await?;
                 Ok(())

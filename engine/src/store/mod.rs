@@ -511,6 +511,19 @@ impl TaskClose {
     }
 }
 
+/// A scheduled rule's slot that was not run, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SlotSkip {
+    /// The rule.
+    pub rule: String,
+    /// The slot.
+    pub slot: DateTime<Utc>,
+    /// The companies' zone it was for (`None`: every company).
+    pub zone: Option<String>,
+    /// Why.
+    pub reason: String,
+}
+
 /// Whether a link or unlink changed anything.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LinkChange {
@@ -720,6 +733,20 @@ pub trait Store: Send + Sync {
     /// Puts delivery `seq` back to pending, due at `now` (unless delivered, or being tried right
     /// now); returns whether it was.
     fn retry_delivery(&self, seq: i64, now: DateTime<Utc>) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Records scheduled-rule slots that were not run, with why.
+    fn save_slot_skips(
+        &self,
+        skips: &[SlotSkip],
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Skipped slots, of `rule` or all, oldest first.
+    fn slot_skips(
+        &self,
+        rule: Option<&str>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<SlotSkip>, StoreError>> + Send;
 
     /// Makes a task, once per key: returns its number and whether it is new.
     fn create_task(

@@ -424,3 +424,11 @@ plain_sql!(
     CLOSE_TASK = "UPDATE tasks SET status = $2, closed_at = $3, closed_by = $4, comment = $5 \
     WHERE id = $1 AND status = 'open' AND approval = $6"
 );
+plain_sql!(
+    /// A skipped slot: rule `$1`, slot `$2`, zone `$3`, reason `$4`, at `$5`.
+    INSERT_SLOT_SKIP = "INSERT INTO slot_skips (rule, slot, zone, reason, decided_at) VALUES ($1, $2, $3, $4, $5)"
+);
+plain_sql!(
+    /// Skipped slots of rule `$1` (or all), oldest first, at most `$2`.
+    SLOT_SKIPS = "SELECT rule, slot, zone, reason FROM slot_skips WHERE ($1 IS NULL OR rule = $1) ORDER BY seq LIMIT $2"
+);

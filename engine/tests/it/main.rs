@@ -6,4 +6,5 @@
 mod cli;
 mod dispatch;
 mod reminders;
+mod schedule;
 mod store_contract;
