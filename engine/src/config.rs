@@ -76,6 +76,18 @@ pub struct ConfigFile {
     /// `bank_deposit`, `unsent_invoice`): every one off until `enabled = true`.
     #[serde(default)]
     pub workflows: BTreeMap<String, WorkflowOverrides>,
+    /// How email leaves (`[email]`).
+    #[serde(default)]
+    pub email: EmailSection,
+}
+
+/// `[email]`: how email leaves.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailSection {
+    /// Write each email as a JSON line to this file instead of sending it (to try invoiceflow
+    /// out); relative to the configuration file.
+    pub file: Option<PathBuf>,
 }
 
 /// `[rules]`: the rules directory.
@@ -174,6 +186,10 @@ pub struct Config {
     pub destinations: BTreeMap<String, Destination>,
     /// The four workflows' effective settings.
     pub workflows: BTreeMap<WorkflowKind, WorkflowConfig>,
+    /// Where email goes instead of SMTP: a local file (`[email] file`).
+    pub email_file: Option<PathBuf>,
+    /// The folder relative paths are read from (the configuration file's).
+    pub base: PathBuf,
 }
 
 /// The companies invoiceflow knows, and the defaults for the ones it does not.
@@ -368,6 +384,8 @@ impl Config {
             rules: RulesConfig { dirs, locale },
             destinations,
             workflows,
+            email_file: file.email.file.map(|f| base.join(f)),
+            base: base.to_path_buf(),
         })
     }
 }

@@ -12,6 +12,7 @@ pub mod evaluate;
 pub mod ingest;
 pub mod reminders;
 pub mod rulebook;
+pub mod run;
 pub mod schedule;
 pub mod store;
 pub mod tasks;

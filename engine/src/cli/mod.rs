@@ -15,6 +15,7 @@ mod invoices;
 mod outbox;
 mod output;
 mod rules;
+mod run;
 mod tasks;
 mod timeline;
 mod workflows;
@@ -91,6 +92,8 @@ enum Command {
     /// approve, reject.
     #[command(subcommand)]
     Tasks(tasks::TaskCommand),
+    /// The engine: statuses, rules, schedules, reminder steps and the outbox, until SIGTERM.
+    Run(run::RunArgs),
 }
 
 /// What every command works with.
@@ -156,6 +159,7 @@ async fn dispatch<S: Store>(command: Command, env: &Env, store: &S) -> anyhow::R
         Command::Test(a) => rules::test(&a, &env.config),
         Command::Outbox(c) => outbox::run(c, env, store).await,
         Command::Tasks(c) => tasks::run(c, env, store).await,
+        Command::Run(a) => run::run(a, env, store).await,
     }
 }
 

@@ -1737,3 +1737,55 @@ fn tasks_are_made_by_hand_closed_once_and_by_their_kind() {
     let unknown = run(&["create", "--title", "x", "--record", "invoice:99999"]);
     assert!(unknown.expect_code(2).stderr.contains("no such invoice is stored"), "{unknown:#?}");
 }
+
+#[test]
+fn run_once_delivers_what_rules_decided_into_the_example_sinks_and_nothing_twice() {
+    let sandbox = Sandbox::new();
+    let config = sandbox.with_example_rules();
+    sandbox.run(&["--config", &config, "--now", "2026-11-25", "import", EXAMPLE_DATA]).expect_code(0);
+    sandbox.run(&["--config", &config, "--now", "2026-11-26T17:00:00Z", "import", EXAMPLE_UPDATES]).expect_code(0);
+    let run = sandbox.run(&["--config", &config, "--now", "2026-11-26T17:01:00Z", "run", "--once"]);
+    let lines: Vec<&str> = run.expect_code(0).stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{run:#?}");
+    assert!(
+        lines[0].starts_with("delivered slack  finance")
+            && lines[0].ends_with("← payment-received on invoice acme-us/108")
+    );
+    assert!(lines[1].starts_with("delivered task") && lines[1].contains("large-invoice-due-date-moved"), "{run:#?}");
+    assert!(lines[2].contains("2 delivered, 0 to retry, 0 failed"), "{run:#?}");
+    let posted = std::fs::read_to_string(sandbox.path("sent/slack-finance.jsonl")).expect("the Slack sink");
+    let posted: Vec<Value> = posted.lines().map(|l| serde_json::from_str(l).expect("json")).collect();
+    assert_eq!(posted.len(), 1);
+    assert_eq!(posted[0]["payload"]["text"], PAID_108);
+    let tasks = sandbox.run(&["--config", &config, "tasks", "list", "--json"]).expect_code(0).json_lines();
+    assert_eq!(tasks.len(), 1);
+    assert_eq!(tasks[0]["source"], "large-invoice-due-date-moved");
+    // Again: nothing left to deliver.
+    let again = sandbox.run(&["--config", &config, "--now", "2026-11-26T17:02:00Z", "run", "--once"]);
+    assert!(
+        again
+            .expect_code(0)
+            .stdout
+            .starts_with("tick: 0 status changes, 0 actions decided by rules, 0 reminder steps; 0 delivered"),
+        "{again:#?}"
+    );
+    let outbox = sandbox.run(&["--config", &config, "outbox", "list", "--json"]).expect_code(0).json_lines();
+    assert!(outbox.iter().all(|d| d["status"] == "delivered" && d["attempts"] == 1), "{outbox:?}");
+}
+
+#[test]
+fn run_refuses_a_destination_it_cannot_deliver_to_yet_and_says_what_to_write() {
+    let sandbox = Sandbox::new();
+    let config = sandbox.with_example_rules();
+    sandbox.edit(
+        "invoiceflow.toml",
+        "slack = \"file:sent/slack-finance.jsonl\"",
+        "slack = \"https://hooks.slack.com/services/T/B/X\"",
+    );
+    let run = sandbox.run(&["--config", &config, "run", "--once"]);
+    assert!(
+        run.expect_code(2).stderr.contains("destination finance: https://hooks.slack.com/services/T/B/X"),
+        "{run:#?}"
+    );
+    assert!(run.stderr.contains("file:PATH"), "{run:#?}");
+}
