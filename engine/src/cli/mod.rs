@@ -9,6 +9,7 @@ macro_rules! out {
 }
 
 mod actions;
+mod history;
 mod holders;
 mod import;
 mod invoices;
@@ -94,6 +95,9 @@ enum Command {
     Tasks(tasks::TaskCommand),
     /// The engine: statuses, rules, schedules, reminder steps and the outbox, until SIGTERM.
     Run(run::RunArgs),
+    /// What became of each decision: deliveries with their status and why, skipped steps and
+    /// slots with why, and the provenance of each.
+    History(history::HistoryArgs),
 }
 
 /// What every command works with.
@@ -160,6 +164,7 @@ async fn dispatch<S: Store>(command: Command, env: &Env, store: &S) -> anyhow::R
         Command::Outbox(c) => outbox::run(c, env, store).await,
         Command::Tasks(c) => tasks::run(c, env, store).await,
         Command::Run(a) => run::run(a, env, store).await,
+        Command::History(a) => history::run(a, store).await,
     }
 }
 

@@ -57,7 +57,7 @@ pub(crate) async fn run<S: Store>(command: OutboxCommand, env: &Env, store: &S) 
             {
                 anyhow::bail!("no status {status:?}: {}", STATUSES.join(", "));
             }
-            let query = DeliveryQuery { status: args.status.clone(), after_seq: None, limit: args.limit };
+            let query = DeliveryQuery { status: args.status.clone(), limit: args.limit, ..Default::default() };
             for d in store.deliveries(&query).await? {
                 if args.json {
                     out!("{}", serde_json::to_string(&d)?);

@@ -978,6 +978,10 @@ macro_rules! sql_store {
                     .bind(q.status.as_deref())
                     .bind(q.after_seq.unwrap_or(0))
                     .bind(i64::from(q.limit.max(1)))
+                    .bind(q.rule.as_deref())
+                    .bind(q.record.as_ref().map(|k| k.kind.as_str()))
+                    .bind(q.record.as_ref().map(|k| k.account.to_string()))
+                    .bind(q.record.as_ref().map(|k| k.id.to_string()))
                     .fetch_all(&self.pool)
                     .await?;
                 rows.iter()
@@ -998,6 +1002,8 @@ macro_rules! sql_store {
                             expires_at: row.try_get::<Option<i64>, _>("expires_at")?.map(micros_to_time),
                             reason: row.try_get("reason")?,
                             leased_by: row.try_get("lease_owner")?,
+                            decided_at: micros_to_time(row.try_get("created_at")?),
+                            updated_at: micros_to_time(row.try_get("updated_at")?),
                             intent,
                         })
                     })

@@ -418,6 +418,10 @@ pub struct StoredDelivery {
     pub reason: Option<String>,
     /// The node holding it now, if any.
     pub leased_by: Option<String>,
+    /// When it was decided.
+    pub decided_at: DateTime<Utc>,
+    /// When its state last changed.
+    pub updated_at: DateTime<Utc>,
     /// The intent.
     pub intent: Intent,
 }
@@ -427,6 +431,10 @@ pub struct StoredDelivery {
 pub struct DeliveryQuery {
     /// Only in this status.
     pub status: Option<String>,
+    /// Only of this rule (`payment-received`) or workflow (`workflow:payment_due`).
+    pub rule: Option<String>,
+    /// Only about this record.
+    pub record: Option<RecordKey>,
     /// Only after this intent sequence number.
     pub after_seq: Option<i64>,
     /// At most this many.

@@ -1789,3 +1789,31 @@ fn run_refuses_a_destination_it_cannot_deliver_to_yet_and_says_what_to_write() {
     );
     assert!(run.stderr.contains("file:PATH"), "{run:#?}");
 }
+
+#[test]
+fn history_tells_what_became_of_each_reminder_and_why() {
+    let sandbox = Sandbox::new();
+    let config = sandbox.with_workflow_settings(
+        "[workflows.payment_due]\nenabled = true\npaused = [{ who = \"Cascade Outfitters\", until = 2026-11-30 }]\n",
+    );
+    sandbox.run(&["--config", &config, "--now", "2026-11-25", "import", EXAMPLE_DATA]).expect_code(0);
+    // Switched on at 08:00 in New York; the 09:00 steps go out at the next tick.
+    sandbox.run(&["--config", &config, "--now", "2026-11-25T13:00:00Z", "run", "--once"]).expect_code(0);
+    let run = sandbox.run(&["--config", &config, "--now", "2026-11-25T14:05:00Z", "run", "--once"]);
+    assert!(run.expect_code(0).stdout.contains("delivered email"), "{run:#?}");
+    let history = sandbox.run(&["--config", &config, "history", "--json"]).expect_code(0).json_lines();
+    let skipped: Vec<&Value> = history.iter().filter(|h| h["status"] == "skipped").collect();
+    assert_eq!(skipped.len(), 1, "{history:?}");
+    assert_eq!(skipped[0]["record"], "invoice acme-us/105");
+    assert_eq!(skipped[0]["reason"], "paused until 2026-11-30");
+    let emails: Vec<&Value> =
+        history.iter().filter(|h| h["status"] == "delivered" && h["action"]["type"] == "email").collect();
+    assert!(emails.iter().any(|d| d["source"] == "workflow:payment_due"), "{history:?}");
+    let sink = std::fs::read_to_string(sandbox.path("sent/email.jsonl")).expect("the email sink");
+    assert_eq!(sink.lines().count(), emails.len(), "each delivered email is in the sink once");
+    // One record's history; and text for people.
+    let one = sandbox.run(&["--config", &config, "history", "--record", "105"]).expect_code(0).stdout.clone();
+    assert!(one.contains("skipped") && one.contains("paused until 2026-11-30"), "{one}");
+    // The pause is the workflow's: the example rule about the same invoice still wrote.
+    assert!(one.contains("delivered email to ap.cascade@example.com") && one.contains("overdue-follow-up"), "{one}");
+}

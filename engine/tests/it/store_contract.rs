@@ -1188,6 +1188,8 @@ async fn each_intent_gets_one_pending_delivery_with_its_expiry<S: Store>(s: &S) 
             expires_at: Some(expires),
             reason: None,
             leased_by: None,
+            decided_at: i.created_at,
+            updated_at: now,
             intent: i.intent.clone(),
         };
     let intents = s.intents(&all_intents()).await.unwrap();

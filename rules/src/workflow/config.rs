@@ -204,8 +204,24 @@ pub enum Language {
 pub struct Pause {
     /// The customer's (or vendor's) name, or a record id.
     pub who: String,
-    /// Paused up to and including this local date.
+    /// Paused up to and including this local date (a TOML date, `2026-12-31`, or a string).
+    #[serde(deserialize_with = "local_date")]
     pub until: chrono::NaiveDate,
+}
+
+/// A date written as a TOML date (`until = 2026-12-31`) or as a string (`"2026-12-31"`).
+fn local_date<'de, D: serde::Deserializer<'de>>(d: D) -> Result<chrono::NaiveDate, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Written {
+        Text(String),
+        Toml(toml::value::Datetime),
+    }
+    let text = match Written::deserialize(d)? {
+        Written::Text(t) => t,
+        Written::Toml(t) => t.to_string(),
+    };
+    text.parse().map_err(|_| serde::de::Error::custom(format!("{text:?} is not a date (YYYY-MM-DD)")))
 }
 
 /// One workflow's settings.
@@ -434,6 +450,16 @@ impl WorkflowConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_pause_takes_a_toml_date_or_a_string() {
+        for text in ["who = \"Acme\"\nuntil = 2026-12-31\n", "who = \"Acme\"\nuntil = \"2026-12-31\"\n"] {
+            let pause: Pause = toml::from_str(text).unwrap();
+            assert_eq!(pause.until, chrono::NaiveDate::from_ymd_opt(2026, 12, 31).unwrap(), "{text}");
+        }
+        let e = toml::from_str::<Pause>("who = \"Acme\"\nuntil = \"31/12/2026\"\n").unwrap_err();
+        assert!(e.to_string().contains("is not a date (YYYY-MM-DD)"), "{e}");
+    }
 
     #[test]
     fn stages_on_one_day_and_endless_repeats_are_refused() {
