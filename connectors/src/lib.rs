@@ -7,6 +7,7 @@
 //! outbox's business (`invoiceflow_rules::retry`). What each connector sends is built by pure
 //! functions, unit-tested without a network.
 
+pub mod guard;
 pub mod sink;
 pub mod slack;
 pub mod webhook;

@@ -4,7 +4,6 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 use invoiceflow::store::{NewTask, Store, StoredTask, TaskClose, TaskQuery};
-use invoiceflow_rules::RecordId;
 use invoiceflow_rules::script::def::parse_kind;
 
 use super::Env;
@@ -62,13 +61,12 @@ pub(crate) struct CreateArgs {
     /// When it is due (YYYY-MM-DD).
     #[arg(long)]
     due: Option<chrono::NaiveDate>,
-    /// The record it is about: KIND:ID (invoice:1037), as stored (in `--account`'s company when
-    /// the id is in several).
-    #[arg(long, value_name = "KIND:ID")]
+    /// The record it is about: ID, or ACCOUNT/ID when the id is in several companies.
+    #[arg(long, value_name = "RECORD")]
     record: Option<String>,
-    /// The record's company.
-    #[arg(long)]
-    account: Option<String>,
+    /// The record's kind: invoice (default), bill, payment, deposit.
+    #[arg(long, default_value = "invoice")]
+    kind: String,
     /// An approval task (approve / reject) rather than a plain one.
     #[arg(long)]
     approval: bool,
@@ -133,33 +131,10 @@ pub(crate) async fn run<S: Store>(command: TaskCommand, env: &Env, store: &S) ->
             Ok(ExitCode::SUCCESS)
         }
         TaskCommand::Create(a) => {
+            let kind = parse_kind(&a.kind)
+                .ok_or_else(|| anyhow::anyhow!("--kind {:?}: invoice, bill, payment or deposit", a.kind))?;
             let record = match &a.record {
-                Some(text) => {
-                    let (kind, id) = text
-                        .split_once(':')
-                        .ok_or_else(|| anyhow::anyhow!("--record {text:?}: write KIND:ID, as invoice:1037"))?;
-                    let kind = parse_kind(kind).ok_or_else(|| {
-                        anyhow::anyhow!("--record {text:?}: {kind:?} is not invoice, bill, payment or deposit")
-                    })?;
-                    let id = RecordId::new(id).map_err(|e| anyhow::anyhow!("--record {text:?}: the id {e}"))?;
-                    let account = a.account.as_deref().map(Env::parse_account).transpose()?;
-                    let found = store.find(kind, &id, account.as_ref()).await?;
-                    match found.as_slice() {
-                        [one] => Some(one.record.key().clone()),
-                        [] => anyhow::bail!(
-                            "--record {text:?}: no such {kind} is stored{}",
-                            account.map(|a| format!(" in {a}")).unwrap_or_default()
-                        ),
-                        several => {
-                            let companies: Vec<String> =
-                                several.iter().map(|s| s.record.key().account.to_string()).collect();
-                            anyhow::bail!(
-                                "--record {text:?} is in several companies ({}): say which with --account",
-                                companies.join(", ")
-                            )
-                        }
-                    }
-                }
+                Some(text) => Some(super::holders::resolve(store, kind, text).await?.record.key().clone()),
                 None => None,
             };
             let task = NewTask {

@@ -1702,17 +1702,8 @@ fn tasks_are_made_by_hand_closed_once_and_by_their_kind() {
         all.extend_from_slice(args);
         sandbox.run(&all)
     };
-    let made = run(&[
-        "create",
-        "--title",
-        "Call Acme",
-        "--assignee",
-        "maria",
-        "--due",
-        "2026-11-27",
-        "--record",
-        "invoice:103",
-    ]);
+    let made =
+        run(&["create", "--title", "Call Acme", "--assignee", "maria", "--due", "2026-11-27", "--record", "103"]);
     assert_eq!(made.expect_code(0).stdout.trim(), "task 1 created");
     run(&["create", "--title", "Approve the write-off", "--approval"]).expect_code(0);
     let open = run(&["list", "--json"]).expect_code(0).json_lines();
@@ -1734,8 +1725,10 @@ fn tasks_are_made_by_hand_closed_once_and_by_their_kind() {
     let shown = run(&["show", "2"]).expect_code(0).stdout.clone();
     assert!(shown.contains("rejected by tom at 2026-11-25 10:00 UTC: not this quarter"), "{shown}");
     assert!(run(&["show", "9"]).expect_code(2).stderr.contains("no task 9"));
-    let unknown = run(&["create", "--title", "x", "--record", "invoice:99999"]);
-    assert!(unknown.expect_code(2).stderr.contains("no such invoice is stored"), "{unknown:#?}");
+    let unknown = run(&["create", "--title", "x", "--record", "99999"]);
+    assert!(unknown.expect_code(2).stderr.contains("no invoice 99999 is stored"), "{unknown:#?}");
+    let bill = run(&["create", "--title", "Pay rent", "--kind", "bill", "--record", "acme-us/183"]);
+    assert_eq!(bill.expect_code(0).stdout.trim(), "task 3 created");
 }
 
 #[test]

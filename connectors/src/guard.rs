@@ -1,0 +1,108 @@
+//! Guards for admin-entered URLs and for peers' limits: addresses a webhook must not reach (an
+//! SSRF risk: loopback, private, link-local…) unless the configuration allows them explicitly,
+//! and the pace of posts to one Slack webhook (at most one a second).
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use chrono::{DateTime, Duration, Utc};
+
+/// Why an address is refused as a webhook target, or `None` when it is public.
+pub fn refused(ip: IpAddr) -> Option<&'static str> {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            if v4.is_loopback() {
+                Some("loopback")
+            } else if v4.is_private() {
+                Some("private network")
+            } else if v4.is_link_local() {
+                Some("link-local (cloud metadata lives there)")
+            } else if v4.is_unspecified() || v4.is_broadcast() || v4.is_multicast() || a == 0 {
+                Some("not a host address")
+            } else if a == 100 && (64..128).contains(&b) {
+                Some("shared address space (carrier-grade NAT)")
+            } else {
+                None
+            }
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return refused(IpAddr::V4(v4));
+            }
+            let first = v6.segments()[0];
+            if v6.is_loopback() {
+                Some("loopback")
+            } else if v6.is_unspecified() || v6.is_multicast() {
+                Some("not a host address")
+            } else if first & 0xfe00 == 0xfc00 {
+                Some("private network (unique local)")
+            } else if first & 0xffc0 == 0xfe80 {
+                Some("link-local")
+            } else {
+                None
+            }
+        }
+    }
+}
+
+/// At most one post a second to each destination (Slack's limit for incoming webhooks).
+#[derive(Debug, Default)]
+pub struct Pacer {
+    last: HashMap<String, DateTime<Utc>>,
+}
+
+impl Pacer {
+    /// When a post to `destination` may go, wanting to go at `now`; the post is counted then.
+    pub fn slot(&mut self, destination: &str, now: DateTime<Utc>) -> DateTime<Utc> {
+        let at = match self.last.get(destination) {
+            Some(last) if *last + Duration::seconds(1) > now => *last + Duration::seconds(1),
+            _ => now,
+        };
+        self.last.insert(destination.to_owned(), at);
+        at
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(text: &str) -> IpAddr {
+        text.parse().expect("address")
+    }
+
+    #[test]
+    fn loopback_private_and_link_local_targets_are_refused() {
+        for (addr, why) in [
+            ("127.0.0.1", "loopback"),
+            ("10.1.2.3", "private network"),
+            ("172.16.0.9", "private network"),
+            ("192.168.1.1", "private network"),
+            ("169.254.169.254", "link-local (cloud metadata lives there)"),
+            ("100.64.0.1", "shared address space (carrier-grade NAT)"),
+            ("0.0.0.0", "not a host address"),
+            ("::1", "loopback"),
+            ("fd00::1", "private network (unique local)"),
+            ("fe80::1", "link-local"),
+            ("::ffff:10.0.0.1", "private network"),
+        ] {
+            assert_eq!(refused(ip(addr)), Some(why), "{addr}");
+        }
+        for public in ["93.184.216.34", "172.32.0.1", "100.128.0.1", "2606:4700::1111"] {
+            assert_eq!(refused(ip(public)), None, "{public}");
+        }
+    }
+
+    #[test]
+    fn posts_to_one_destination_go_a_second_apart() {
+        let t = |s: &str| DateTime::parse_from_rfc3339(s).expect("time").to_utc();
+        let mut pacer = Pacer::default();
+        let now = t("2026-11-25T09:00:00Z");
+        assert_eq!(pacer.slot("finance", now), now);
+        assert_eq!(pacer.slot("finance", now), t("2026-11-25T09:00:01Z"));
+        assert_eq!(pacer.slot("finance", now), t("2026-11-25T09:00:02Z"));
+        assert_eq!(pacer.slot("sales", now), now, "each destination has its own pace");
+        assert_eq!(pacer.slot("finance", t("2026-11-25T09:00:10Z")), t("2026-11-25T09:00:10Z"));
+    }
+}
