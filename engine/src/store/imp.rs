@@ -123,6 +123,11 @@ pub(crate) fn intent_row(
     ]))
 }
 
+/// A stored intent's body, decoded.
+pub(crate) fn intent_of(body: &str) -> Result<invoiceflow_rules::script::Intent, StoreError> {
+    serde_json::from_str(body).map_err(|e| StoreError::Corrupt { what: "intent".into(), reason: e.to_string() })
+}
+
 /// A firing as a row of `INSERT_FIRINGS`.
 pub(crate) fn firing_row(f: &super::NewFiring) -> serde_json::Value {
     let (expires_at, reason) = match &f.decision {
@@ -858,10 +863,7 @@ macro_rules! sql_store {
                 rows.iter()
                     .map(|row| {
                         let body: String = row.try_get("body")?;
-                        let intent = serde_json::from_str(&body).map_err(|e| $crate::store::StoreError::Corrupt {
-                            what: "intent".into(),
-                            reason: e.to_string(),
-                        })?;
+                        let intent = $crate::store::imp::intent_of(&body)?;
                         Ok($crate::store::StoredIntent {
                             seq: row.try_get("seq")?,
                             key: row.try_get("key")?,
@@ -903,10 +905,7 @@ macro_rules! sql_store {
                 rows.iter()
                     .map(|row| {
                         let body: String = row.try_get(4)?;
-                        let intent = serde_json::from_str(&body).map_err(|e| $crate::store::StoreError::Corrupt {
-                            what: "intent".into(),
-                            reason: e.to_string(),
-                        })?;
+                        let intent = $crate::store::imp::intent_of(&body)?;
                         Ok($crate::store::Claimed {
                             seq: row.try_get(0)?,
                             attempts: u32::try_from(row.try_get::<i32, _>(1)?).unwrap_or(0),
@@ -987,10 +986,7 @@ macro_rules! sql_store {
                 rows.iter()
                     .map(|row| {
                         let body: String = row.try_get("body")?;
-                        let intent = serde_json::from_str(&body).map_err(|e| $crate::store::StoreError::Corrupt {
-                            what: "intent".into(),
-                            reason: e.to_string(),
-                        })?;
+                        let intent = $crate::store::imp::intent_of(&body)?;
                         Ok($crate::store::StoredDelivery {
                             seq: row.try_get("intent_seq")?,
                             key: row.try_get("key")?,
