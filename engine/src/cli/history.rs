@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use chrono::{DateTime, Utc};
 use clap::Args;
-use invoiceflow::store::{DeliveryQuery, FiringQuery, Store};
+use invoiceflow::store::{DeliveryQuery, FiringQuery, IntentQuery, Store};
 use invoiceflow_rules::workflow::config::WorkflowKind;
 use serde_json::json;
 
@@ -44,8 +44,10 @@ pub(crate) async fn run<S: Store>(args: HistoryArgs, store: &S) -> anyhow::Resul
         None => None,
     };
     let mut entries = Vec::new();
-    let query =
-        DeliveryQuery { rule: args.rule.clone(), record: record.clone(), limit: args.limit, ..Default::default() };
+    let query = DeliveryQuery {
+        status: None,
+        of: IntentQuery { rule: args.rule.clone(), record: record.clone(), after_seq: None, limit: args.limit },
+    };
     for d in store.deliveries(&query).await? {
         let what = super::actions::describe(&d.intent.action);
         let state = match d.status.as_str() {

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
-use invoiceflow::store::{DeliveryQuery, Store};
+use invoiceflow::store::{DeliveryQuery, IntentQuery, Store};
 
 use super::Env;
 
@@ -57,7 +57,10 @@ pub(crate) async fn run<S: Store>(command: OutboxCommand, env: &Env, store: &S) 
             {
                 anyhow::bail!("no status {status:?}: {}", STATUSES.join(", "));
             }
-            let query = DeliveryQuery { status: args.status.clone(), limit: args.limit, ..Default::default() };
+            let query = DeliveryQuery {
+                status: args.status.clone(),
+                of: IntentQuery { limit: args.limit, ..Default::default() },
+            };
             for d in store.deliveries(&query).await? {
                 if args.json {
                     out!("{}", serde_json::to_string(&d)?);

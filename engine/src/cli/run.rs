@@ -9,7 +9,7 @@ use clap::Args;
 use invoiceflow::clock::{Clock, Now};
 use invoiceflow::dispatch::Dispatcher;
 use invoiceflow::run::{Engine, Routes, Tick};
-use invoiceflow::store::{DeliveryQuery, Store};
+use invoiceflow::store::{DeliveryQuery, IntentQuery, Store};
 
 use super::Env;
 
@@ -55,7 +55,10 @@ pub(crate) async fn run<S: Store>(args: RunArgs, env: &Env, store: &S) -> anyhow
     };
     let mut draw = jitter(u64::from(std::process::id()) ^ 0x9e37_79b9_7f4a_7c15);
     if args.once {
-        let delivered = DeliveryQuery { status: Some("delivered".into()), limit: u32::MAX, ..Default::default() };
+        let delivered = DeliveryQuery {
+            status: Some("delivered".into()),
+            of: IntentQuery { limit: u32::MAX, ..Default::default() },
+        };
         let already: std::collections::HashSet<i64> =
             store.deliveries(&delivered).await?.into_iter().map(|d| d.seq).collect();
         let mut tick: Tick = engine.plan(&env.clock).await?;

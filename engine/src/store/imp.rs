@@ -486,21 +486,20 @@ macro_rules! sql_store {
 
             /// Runs `sql` (`INTENTS` or `FAILURES`) with the filters of `q` bound in their order:
             /// rule, record kind, account, id, after, limit.
-            async fn filtered(
-                &self,
+            /// `sql` with the filters of `q` bound: `$1` rule, `$2`-`$4` record, `$5` after, `$6`
+            /// limit (intents, failures, and the deliveries of the intents).
+            fn filtered(
                 sql: &'static str,
                 q: &$crate::store::IntentQuery,
-            ) -> Result<Vec<<$db as sqlx::Database>::Row>, $crate::store::StoreError> {
+            ) -> sqlx::query::Query<'static, $db, <$db as sqlx::Database>::Arguments> {
                 let record = q.record.as_ref();
-                Ok(sqlx::query(sql)
-                    .bind(q.rule.as_deref())
+                sqlx::query(sql)
+                    .bind(q.rule.clone())
                     .bind(record.map(|k| k.kind.as_str()))
                     .bind(record.map(|k| k.account.to_string()))
                     .bind(record.map(|k| k.id.to_string()))
                     .bind(q.after_seq.unwrap_or(0))
                     .bind(i64::from(q.limit.max(1)))
-                    .fetch_all(&self.pool)
-                    .await?)
             }
 
             /// Stores intents (skipping keys already stored), each with its delivery in the outbox
@@ -859,7 +858,7 @@ macro_rules! sql_store {
                 q: &$crate::store::IntentQuery,
             ) -> Result<Vec<$crate::store::StoredIntent>, $crate::store::StoreError> {
                 use sqlx::Row as _;
-                let rows = self.filtered($crate::store::sql::INTENTS.$dialect, q).await?;
+                let rows = Self::filtered($crate::store::sql::INTENTS.$dialect, q).fetch_all(&self.pool).await?;
                 rows.iter()
                     .map(|row| {
                         let body: String = row.try_get("body")?;
@@ -973,14 +972,8 @@ macro_rules! sql_store {
             ) -> Result<Vec<$crate::store::StoredDelivery>, $crate::store::StoreError> {
                 use sqlx::Row as _;
                 use $crate::store::codec::micros_to_time;
-                let rows = sqlx::query($crate::store::sql::DELIVERIES.$dialect)
-                    .bind(q.status.as_deref())
-                    .bind(q.after_seq.unwrap_or(0))
-                    .bind(i64::from(q.limit.max(1)))
-                    .bind(q.rule.as_deref())
-                    .bind(q.record.as_ref().map(|k| k.kind.as_str()))
-                    .bind(q.record.as_ref().map(|k| k.account.to_string()))
-                    .bind(q.record.as_ref().map(|k| k.id.to_string()))
+                let rows = Self::filtered($crate::store::sql::DELIVERIES.$dialect, &q.of)
+                    .bind(q.status.clone())
                     .fetch_all(&self.pool)
                     .await?;
                 rows.iter()
@@ -1346,7 +1339,7 @@ macro_rules! sql_store {
                 &self,
                 q: &$crate::store::IntentQuery,
             ) -> Result<Vec<$crate::store::StoredFailure>, $crate::store::StoreError> {
-                let rows = self.filtered($crate::store::sql::FAILURES.$dialect, q).await?;
+                let rows = Self::filtered($crate::store::sql::FAILURES.$dialect, q).fetch_all(&self.pool).await?;
                 rows.iter().map($crate::store::imp::failure_from_row).collect()
             }
         }

@@ -426,19 +426,13 @@ pub struct StoredDelivery {
     pub intent: Intent,
 }
 
-/// Which deliveries to list.
+/// Which deliveries to list: those of the intents `of` selects, optionally in one status.
 #[derive(Debug, Clone, Default)]
 pub struct DeliveryQuery {
     /// Only in this status.
     pub status: Option<String>,
-    /// Only of this rule (`payment-received`) or workflow (`workflow:payment_due`).
-    pub rule: Option<String>,
-    /// Only about this record.
-    pub record: Option<RecordKey>,
-    /// Only after this intent sequence number.
-    pub after_seq: Option<i64>,
-    /// At most this many.
-    pub limit: u32,
+    /// Of these intents (rule — a rule's id or `workflow:payment_due` —, record, after, limit).
+    pub of: IntentQuery,
 }
 
 /// A task to make.

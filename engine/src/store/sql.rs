@@ -383,14 +383,15 @@ plain_sql!(
     VALUES ($1, $2, $3, $4, $5, $6, $7)"
 );
 plain_sql!(
-    /// Deliveries, optionally in status `$1`, of rule `$4`, of record `($5, $6, $7)`, after intent
-    /// `$2`, at most `$3`, with their intents.
+    /// Deliveries of the intents filtered as [`INTENTS`] filters them (`$1`-`$6`), optionally
+    /// in status `$7`, with their intents.
     DELIVERIES = "SELECT d.intent_seq, d.channel, d.destination, d.status, d.attempts, d.next_at, d.expires_at, \
     d.reason, d.lease_owner, d.updated_at, i.key, i.body, i.created_at FROM deliveries d \
-    JOIN intents i ON i.seq = d.intent_seq WHERE ($1 IS NULL OR d.status = $1) AND d.intent_seq > $2 \
-    AND ($4 IS NULL OR i.rule = $4) AND ($5 IS NULL OR (i.kind = $5 AND i.account = $6 AND i.record_id = $7)) \
-    ORDER BY d.intent_seq LIMIT $3"
+    JOIN intents i ON i.seq = d.intent_seq WHERE ($1 IS NULL OR i.rule = $1) \
+    AND ($2 IS NULL OR (i.kind = $2 AND i.account = $3 AND i.record_id = $4)) AND d.intent_seq > $5 \
+    AND ($7 IS NULL OR d.status = $7) ORDER BY d.intent_seq LIMIT $6"
 );
+
 plain_sql!(
     /// Delivery `$1` tried again from `$2`, whatever became of it, unless delivered or being tried
     /// right now (its lease still runs: clearing it would let a second node send it too).

@@ -9,7 +9,7 @@ use invoiceflow::clock::{Clock, Now};
 use invoiceflow::config::Config;
 use invoiceflow::dispatch::{Dispatcher, Round};
 use invoiceflow::reminders;
-use invoiceflow::store::{DeliveryQuery, Moment, SqliteStore, Store, StoredDelivery};
+use invoiceflow::store::{DeliveryQuery, IntentQuery, Moment, SqliteStore, Store, StoredDelivery};
 use invoiceflow_connectors::sink::FileSink;
 use invoiceflow_connectors::{Attempted, Connector, Delivery};
 use invoiceflow_rules::parse::{Incoming, Item, ParseContext, parse_value};
@@ -97,7 +97,10 @@ impl World {
     }
 
     async fn deliveries(&self) -> Vec<StoredDelivery> {
-        self.store.deliveries(&DeliveryQuery { limit: 100, ..Default::default() }).await.unwrap()
+        self.store
+            .deliveries(&DeliveryQuery { status: None, of: IntentQuery { limit: 100, ..Default::default() } })
+            .await
+            .unwrap()
     }
 }
 

@@ -1076,7 +1076,7 @@ async fn save_firings_moves_the_cursor_and_reset_forgets_it<S: Store>(s: &S) {
 // ---- the outbox --------------------------------------------------------------------------------
 
 fn all_deliveries() -> DeliveryQuery {
-    DeliveryQuery { limit: 1000, ..Default::default() }
+    DeliveryQuery { status: None, of: IntentQuery { limit: 1000, ..Default::default() } }
 }
 
 fn in_status(status: &str) -> DeliveryQuery {
@@ -1255,8 +1255,19 @@ async fn each_intent_gets_one_pending_delivery_with_its_expiry<S: Store>(s: &S) 
     let all: Vec<i64> = expected.iter().map(|d| d.seq).collect();
     assert_eq!(delivery_seqs(s, &in_status("pending")).await, all);
     assert!(delivery_seqs(s, &in_status("delivered")).await.is_empty());
-    assert_eq!(delivery_seqs(s, &DeliveryQuery { after_seq: Some(all[5]), ..all_deliveries() }).await, all[6..]);
-    assert_eq!(delivery_seqs(s, &DeliveryQuery { limit: 2, ..all_deliveries() }).await, all[..2]);
+    assert_eq!(
+        delivery_seqs(
+            s,
+            &DeliveryQuery { of: IntentQuery { after_seq: Some(all[5]), ..all_deliveries().of }, ..all_deliveries() }
+        )
+        .await,
+        all[6..]
+    );
+    assert_eq!(
+        delivery_seqs(s, &DeliveryQuery { of: IntentQuery { limit: 2, ..all_deliveries().of }, ..all_deliveries() })
+            .await,
+        all[..2]
+    );
 }
 
 async fn a_claimed_delivery_belongs_to_one_node_until_its_lease_runs_out<S: Store>(s: &S) {
