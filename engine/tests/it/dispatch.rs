@@ -9,12 +9,10 @@ use invoiceflow::clock::{Clock, Now};
 use invoiceflow::config::Config;
 use invoiceflow::dispatch::{Dispatcher, Round};
 use invoiceflow::reminders;
-use invoiceflow::store::{DeliveryQuery, IntentQuery, Moment, SqliteStore, Store, StoredDelivery};
+use invoiceflow::store::{DeliveryQuery, IntentQuery, SqliteStore, Store, StoredDelivery};
 use invoiceflow_connectors::sink::FileSink;
 use invoiceflow_connectors::{Attempted, Connector, Delivery};
-use invoiceflow_rules::parse::{Incoming, Item, ParseContext, parse_value};
 use invoiceflow_rules::workflow::config::{Channel, Stage, WorkflowConfig, WorkflowKind};
-use invoiceflow_rules::{AccountName, Currency};
 use serde_json::{Value, json};
 
 fn at(text: &str) -> DateTime<Utc> {
@@ -70,18 +68,7 @@ impl World {
         let invoice: Value = json!({"type": "invoice", "id": "42", "number": "1042", "customer": "Acme",
             "recipient": "ap@acme.example", "amount": "500.00", "balance": balance, "currency": "USD",
             "txn_date": "2026-11-10", "due_date": "2026-12-10", "email_status": "EmailSent", "updated_at": now});
-        let account = AccountName::default_account();
-        let usd = |_: &AccountName| Currency::USD;
-        let ctx = ParseContext { account: &account, home_currency: &usd, received_at: at(now) };
-        let records: Vec<Incoming> = parse_value(invoice, &ctx)
-            .into_iter()
-            .map(|i| match i {
-                Item::Record(r) => r,
-                other => panic!("{other:?}"),
-            })
-            .collect();
-        let clock = self.clock(now);
-        self.store.apply(records, &Moment { now: at(now), calendar: &clock }).await.unwrap();
+        crate::support::import(&self.store, &self.clock(now), "default", &[invoice]).await;
     }
 
     /// The reminder decided: switched on the day before, then the pass at 09:00:30 on the 10th.

@@ -8,3 +8,4 @@ mod dispatch;
 mod reminders;
 mod schedule;
 mod store_contract;
+mod support;

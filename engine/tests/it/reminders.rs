@@ -8,11 +8,9 @@ use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc, Weekday};
 use invoiceflow::clock::{Clock, Now};
 use invoiceflow::config::Config;
 use invoiceflow::reminders::{self, Decided};
-use invoiceflow::store::{FiringQuery, IntentQuery, Moment, SqliteStore, Store, StoredFiring};
-use invoiceflow_rules::parse::{Incoming, Item, ParseContext, parse_value};
+use invoiceflow::store::{FiringQuery, IntentQuery, SqliteStore, Store, StoredFiring};
 use invoiceflow_rules::script::{Action, Cause};
 use invoiceflow_rules::workflow::config::{CatchUp, Channel, Pause, Repeat, Stage, WorkflowConfig, WorkflowKind};
-use invoiceflow_rules::{AccountName, Currency};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
@@ -59,19 +57,7 @@ impl World {
 
     /// Imports canonical records of company `account` at `now`.
     async fn import(&self, account: &str, now: &str, values: &[Value]) {
-        let account = AccountName::new(account).unwrap();
-        let usd = |_: &AccountName| Currency::USD;
-        let ctx = ParseContext { account: &account, home_currency: &usd, received_at: at(now) };
-        let records: Vec<Incoming> = values
-            .iter()
-            .flat_map(|v| parse_value(v.clone(), &ctx))
-            .map(|i| match i {
-                Item::Record(r) => r,
-                other => panic!("refused: {other:?}"),
-            })
-            .collect();
-        let clock = self.clock(now);
-        self.store.apply(records, &Moment { now: at(now), calendar: &clock }).await.unwrap();
+        crate::support::import(&self.store, &self.clock(now), account, values).await;
     }
 
     async fn pass(&self, now: &str) -> Decided {

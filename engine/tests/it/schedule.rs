@@ -7,12 +7,10 @@ use chrono::{DateTime, Duration, Utc};
 use invoiceflow::clock::{Clock, Now};
 use invoiceflow::config::Config;
 use invoiceflow::schedule;
-use invoiceflow::store::{IntentQuery, Moment, SqliteStore, Store};
+use invoiceflow::store::{IntentQuery, SqliteStore, Store};
 use invoiceflow_rules::format::Locale;
-use invoiceflow_rules::parse::{Incoming, Item, ParseContext, parse_value};
 use invoiceflow_rules::script::check::check_rule;
 use invoiceflow_rules::script::{CompiledRule, Destinations, HostConfig, Limits, RuleHost, RuleId};
-use invoiceflow_rules::{AccountName, Currency};
 use serde_json::json;
 
 fn at(text: &str) -> DateTime<Utc> {
@@ -65,22 +63,10 @@ impl World {
     }
 
     async fn import(&self, account: &str) {
-        let now = at("2026-11-01T12:00:00Z");
-        let account = AccountName::new(account).unwrap();
-        let usd = |_: &AccountName| Currency::USD;
-        let ctx = ParseContext { account: &account, home_currency: &usd, received_at: now };
         let value = json!({"type": "invoice", "id": "7", "number": format!("{account}-7"), "customer": "Acme",
             "amount": "100.00", "balance": "100.00", "currency": "USD", "txn_date": "2026-11-01",
             "due_date": "2026-11-20", "email_status": "EmailSent", "updated_at": "2026-11-01T00:00:00Z"});
-        let records: Vec<Incoming> = parse_value(value, &ctx)
-            .into_iter()
-            .map(|i| match i {
-                Item::Record(r) => r,
-                other => panic!("{other:?}"),
-            })
-            .collect();
-        let clock = self.clock(now);
-        self.store.apply(records, &Moment { now, calendar: &clock }).await.unwrap();
+        crate::support::import(&self.store, &self.clock(at("2026-11-01T12:00:00Z")), account, &[value]).await;
     }
 
     async fn pass(&self, now: DateTime<Utc>) -> schedule::Slots {
