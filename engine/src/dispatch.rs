@@ -32,6 +32,16 @@ pub struct Round {
     pub cancelled: u64,
 }
 
+impl std::ops::AddAssign for Round {
+    fn add_assign(&mut self, o: Self) {
+        self.claimed += o.claimed;
+        self.delivered += o.delivered;
+        self.retrying += o.retrying;
+        self.failed += o.failed;
+        self.cancelled += o.cancelled;
+    }
+}
+
 /// How a node dispatches.
 #[derive(Debug, Clone)]
 pub struct Dispatcher {

@@ -146,11 +146,7 @@ impl<S: Store> Engine<'_, S> {
         let mut total = Round::default();
         loop {
             let r = self.dispatcher.round(self.store, &connectors, self.workflows, clock, &mut jitter).await?;
-            total.claimed += r.claimed;
-            total.delivered += r.delivered;
-            total.retrying += r.retrying;
-            total.failed += r.failed;
-            total.cancelled += r.cancelled;
+            total += r;
             if r.claimed < u64::from(self.dispatcher.batch) {
                 return Ok(total);
             }
