@@ -104,6 +104,9 @@ enum Command {
 pub(crate) struct Env {
     pub(crate) config: Config,
     pub(crate) clock: Clock,
+    /// Whether `--now` was given: a running engine then starts at that moment and its clock
+    /// advances with real time (tests and replays start from a known instant).
+    pub(crate) fixed_now: bool,
 }
 
 impl Env {
@@ -128,7 +131,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let store = AnyStore::open(&config.database_url)
         .await
         .with_context(|| format!("cannot open the database {}", redact(&config.database_url)))?;
-    let env = Env { config, clock };
+    let env = Env { config, clock, fixed_now: args.now.is_some() };
     with_store!(&store, s => {
         s.migrate().await.context("cannot migrate the database")?;
         let code = dispatch(args.command, &env, s).await;

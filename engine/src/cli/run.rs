@@ -15,7 +15,8 @@ use super::Env;
 
 #[derive(Debug, Args)]
 pub(crate) struct RunArgs {
-    /// One tick, then print what was delivered and stop (with `--now`, at that moment).
+    /// One tick, then print what was delivered and stop (with `--now`, at that moment; without
+    /// `--once`, `--now` is where the engine's clock starts, running on from there).
     #[arg(long)]
     once: bool,
     /// This node's name in leases and attempts (default: host name and process id).
@@ -82,9 +83,17 @@ pub(crate) async fn run<S: Store>(args: RunArgs, env: &Env, store: &S) -> anyhow
     }
     tracing::info!(node = %node, "invoiceflow run: planning every {} s, dispatching every second", args.plan_every);
     let mut stop = Box::pin(shutdown());
+    let started = (env.clock.now.instant(), std::time::Instant::now());
     let mut next_plan = std::time::Instant::now();
     loop {
-        let clock = Clock { now: Now::system(), companies: env.config.companies.clone() };
+        let now = if env.fixed_now {
+            // `--now`: the engine starts at that moment, and its clock runs from there.
+            let elapsed = Duration::from_std(started.1.elapsed()).unwrap_or_else(|_| Duration::zero());
+            Now::At(started.0 + elapsed)
+        } else {
+            Now::system()
+        };
+        let clock = Clock { now, companies: env.config.companies.clone() };
         if std::time::Instant::now() >= next_plan {
             let tick = engine.plan(&clock).await.context("planning")?;
             if tick != Tick::default() {
