@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-use chrono::{DateTime, Duration, Utc};
+use std::time::{Duration, Instant};
 
 /// Why an address is refused as a webhook target, or `None` when it is public.
 pub fn refused(ip: IpAddr) -> Option<&'static str> {
@@ -46,21 +46,38 @@ pub fn refused(ip: IpAddr) -> Option<&'static str> {
     }
 }
 
-/// At most one post a second to each destination (Slack's limit for incoming webhooks).
+/// At most one post a second to each destination (Slack's limit for incoming webhooks), in real
+/// time. A delivery asking for its turn gets a slot reserved under its key, so that one deferred
+/// until its slot finds it still there when it comes back.
 #[derive(Debug, Default)]
 pub struct Pacer {
-    last: HashMap<String, DateTime<Utc>>,
+    /// Each destination's next free slot.
+    next: HashMap<String, Instant>,
+    /// Slots reserved by deliveries (by key) and not used yet.
+    reserved: HashMap<String, Instant>,
 }
 
 impl Pacer {
-    /// When a post to `destination` may go, wanting to go at `now`; the post is counted then.
-    pub fn slot(&mut self, destination: &str, now: DateTime<Utc>) -> DateTime<Utc> {
-        let at = match self.last.get(destination) {
-            Some(last) if *last + Duration::seconds(1) > now => *last + Duration::seconds(1),
-            _ => now,
-        };
-        self.last.insert(destination.to_owned(), at);
+    /// When the delivery `key` may post to `destination`, asking at `now`: its reserved slot if it
+    /// has one, else the destination's next free second, reserved for it.
+    pub fn slot(&mut self, destination: &str, key: &str, now: Instant) -> Instant {
+        if let Some(at) = self.reserved.get(key) {
+            return *at;
+        }
+        let at = self.next.get(destination).map_or(now, |next| (*next).max(now));
+        self.next.insert(destination.to_owned(), at + Duration::from_secs(1));
+        // Reservations of deliveries that never came back (cancelled, expired) are forgotten
+        // after an hour.
+        if self.reserved.len() > 10_000 {
+            self.reserved.retain(|_, slot| *slot + Duration::from_secs(3600) > now);
+        }
+        self.reserved.insert(key.to_owned(), at);
         at
+    }
+
+    /// The delivery `key` used its slot.
+    pub fn used(&mut self, key: &str) {
+        self.reserved.remove(key);
     }
 }
 
@@ -96,13 +113,15 @@ mod tests {
 
     #[test]
     fn posts_to_one_destination_go_a_second_apart() {
-        let t = |s: &str| DateTime::parse_from_rfc3339(s).expect("time").to_utc();
+        let now = Instant::now();
+        let s = |n: u64| now + Duration::from_secs(n);
         let mut pacer = Pacer::default();
-        let now = t("2026-11-25T09:00:00Z");
-        assert_eq!(pacer.slot("finance", now), now);
-        assert_eq!(pacer.slot("finance", now), t("2026-11-25T09:00:01Z"));
-        assert_eq!(pacer.slot("finance", now), t("2026-11-25T09:00:02Z"));
-        assert_eq!(pacer.slot("sales", now), now, "each destination has its own pace");
-        assert_eq!(pacer.slot("finance", t("2026-11-25T09:00:10Z")), t("2026-11-25T09:00:10Z"));
+        assert_eq!(pacer.slot("finance", "a", now), now);
+        pacer.used("a");
+        assert_eq!(pacer.slot("finance", "b", now), s(1));
+        assert_eq!(pacer.slot("finance", "c", now), s(2));
+        assert_eq!(pacer.slot("finance", "b", now), s(1), "a delivery coming back keeps its slot");
+        assert_eq!(pacer.slot("sales", "d", now), now, "each destination has its own pace");
+        assert_eq!(pacer.slot("finance", "e", s(10)), s(10));
     }
 }

@@ -81,13 +81,102 @@ pub struct ConfigFile {
     pub email: EmailSection,
 }
 
-/// `[email]`: how email leaves.
+/// `[email]`: how email leaves — through an SMTP server (`host`), or into a local file (`file`)
+/// to try invoiceflow out.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EmailSection {
-    /// Write each email as a JSON line to this file instead of sending it (to try invoiceflow
-    /// out); relative to the configuration file.
+    /// Write each email as a JSON line to this file instead of sending it; relative to the
+    /// configuration file. Not with `host`.
     pub file: Option<PathBuf>,
+    /// The SMTP server's host name.
+    pub host: Option<String>,
+    /// Its port. Default: 465 with `tls = "tls"`, 587 with `starttls`, 25 with `none`.
+    pub port: Option<u16>,
+    /// `starttls` (default; required, not opportunistic), `tls` (from the first byte) or `none`
+    /// (a relay on the same host only).
+    pub tls: Option<String>,
+    /// The SMTP user name, when the server wants one.
+    pub username: Option<String>,
+    /// The environment variable holding the SMTP password.
+    pub password_env: Option<String>,
+    /// A file holding the SMTP password (relative to this file).
+    pub password_file: Option<PathBuf>,
+    /// `From`: `"Acme Billing <billing@acme.example>"`. Required with `host`.
+    pub from: Option<String>,
+    /// `Reply-To`, when replies should go elsewhere.
+    pub reply_to: Option<String>,
+    /// Seconds one attempt may take. Default 15.
+    pub timeout_seconds: Option<u64>,
+}
+
+/// Where a secret is read from when the engine starts: never from the configuration file itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretSource {
+    /// An environment variable.
+    Env(String),
+    /// A file (its content, trimmed).
+    File(PathBuf),
+}
+
+impl SecretSource {
+    /// The source named by a `*_env` / `*_file` pair of keys; `key` is their prefix for messages.
+    fn of(env: Option<String>, file: Option<PathBuf>, base: &Path, key: &str) -> Result<Option<Self>, String> {
+        match (env, file) {
+            (Some(_), Some(_)) => Err(format!("set one of `{key}_env` and `{key}_file`, not both")),
+            (Some(var), None) => Ok(Some(Self::Env(var))),
+            (None, Some(file)) => Ok(Some(Self::File(base.join(file)))),
+            (None, None) => Ok(None),
+        }
+    }
+
+    /// Reads the secret.
+    ///
+    /// # Errors
+    /// A message naming the variable or file (never the secret).
+    pub fn read(&self) -> Result<invoiceflow_connectors::secret::SecretString, String> {
+        let text = match self {
+            Self::Env(var) => std::env::var(var).map_err(|_| format!("the environment variable {var} is not set"))?,
+            Self::File(path) => {
+                std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?
+            }
+        };
+        if text.trim().is_empty() {
+            return Err(match self {
+                Self::Env(var) => format!("the environment variable {var} is empty"),
+                Self::File(path) => format!("{} is empty", path.display()),
+            });
+        }
+        Ok(invoiceflow_connectors::secret::SecretString::new(&text))
+    }
+}
+
+/// How email leaves, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EmailTransport {
+    /// JSON lines into a local file.
+    File(PathBuf),
+    /// An SMTP server.
+    Smtp(SmtpConfig),
+}
+
+/// `[email]` with a `host`, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmtpConfig {
+    /// The server.
+    pub host: String,
+    /// Its port.
+    pub port: u16,
+    /// `tls`, `starttls` or `none`.
+    pub tls: invoiceflow_connectors::email::TlsMode,
+    /// The user name and where its password is read from.
+    pub credentials: Option<(String, SecretSource)>,
+    /// `From`.
+    pub from: String,
+    /// `Reply-To`.
+    pub reply_to: Option<String>,
+    /// Seconds per attempt.
+    pub timeout_seconds: u64,
 }
 
 /// `[rules]`: the rules directory.
@@ -109,12 +198,33 @@ pub struct RulesSection {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DestinationFile {
-    /// A Slack incoming-webhook URL.
+    /// A Slack incoming-webhook URL, or `file:PATH` to write the posts to a local file.
     pub slack: Option<String>,
-    /// A signed-webhook URL.
+    /// A signed-webhook URL, or `file:PATH`.
     pub webhook: Option<String>,
     /// Email addresses.
     pub email: Option<Vec<String>>,
+    /// The environment variable holding a webhook's signing secret (`whsec_…`).
+    pub secret_env: Option<String>,
+    /// A file holding a webhook's signing secret (relative to this file).
+    pub secret_file: Option<PathBuf>,
+    /// Allow a URL that reaches loopback, private or link-local addresses (a server on the same
+    /// network). Default false: such targets are refused, as an SSRF guard.
+    pub allow_private: Option<bool>,
+}
+
+/// Where a Slack or webhook destination posts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// An http(s) URL.
+    Url {
+        /// The URL.
+        url: String,
+        /// Whether private addresses are allowed.
+        allow_private: bool,
+    },
+    /// A local file (JSON lines), relative paths read from the configuration's folder.
+    File(PathBuf),
 }
 
 /// A destination, validated.
@@ -122,13 +232,15 @@ pub struct DestinationFile {
 pub enum Destination {
     /// A Slack incoming webhook.
     Slack {
-        /// Its URL.
-        url: String,
+        /// Where it posts.
+        target: Target,
     },
     /// A signed webhook.
     Webhook {
-        /// Its URL.
-        url: String,
+        /// Where it posts.
+        target: Target,
+        /// Where its signing secret is read from (required for a URL).
+        secret: Option<SecretSource>,
     },
     /// A list of email addresses.
     Email {
@@ -171,7 +283,30 @@ pub struct QuickBooksCompany {
     pub home_currency: Option<String>,
     /// Overrides `[company].language`.
     pub language: Option<String>,
+    /// The QuickBooks API: `production` (default), `sandbox`, or a URL (a test server).
+    pub api_base: Option<String>,
+    /// The environment variable holding an OAuth access token for the API (until `invoiceflow
+    /// quickbooks connect` keeps tokens in the database).
+    pub access_token_env: Option<String>,
+    /// A file holding that access token (relative to this file).
+    pub access_token_file: Option<PathBuf>,
 }
+
+/// The QuickBooks API of a company, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuickBooksApi {
+    /// The company id.
+    pub realm_id: String,
+    /// The API's base URL.
+    pub base: String,
+    /// Where the access token is read from.
+    pub access_token: SecretSource,
+}
+
+/// QuickBooks' production API.
+pub const QUICKBOOKS_PRODUCTION: &str = "https://quickbooks.api.intuit.com";
+/// QuickBooks' sandbox API.
+pub const QUICKBOOKS_SANDBOX: &str = "https://sandbox-quickbooks.api.intuit.com";
 
 /// The validated configuration.
 #[derive(Debug, Clone)]
@@ -186,8 +321,10 @@ pub struct Config {
     pub destinations: BTreeMap<String, Destination>,
     /// The four workflows' effective settings.
     pub workflows: BTreeMap<WorkflowKind, WorkflowConfig>,
-    /// Where email goes instead of SMTP: a local file (`[email] file`).
-    pub email_file: Option<PathBuf>,
+    /// How email leaves; none without `[email]`.
+    pub email: Option<EmailTransport>,
+    /// The companies whose QuickBooks API invoiceflow may call (send-invoice), by name.
+    pub quickbooks_api: BTreeMap<AccountName, QuickBooksApi>,
     /// The folder relative paths are read from (the configuration file's).
     pub base: PathBuf,
 }
@@ -297,8 +434,10 @@ impl Config {
             }
         };
         let default_language = language("company.language".into(), &file.company.language)?.unwrap_or_default();
+        let base = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
         let mut languages = BTreeMap::new();
         let mut configured = BTreeMap::new();
+        let mut quickbooks_api = BTreeMap::new();
         for (name, qb) in file.quickbooks {
             let key = |k: &str| format!("quickbooks.{name}.{k}");
             let account = AccountName::new(name.as_str())
@@ -317,10 +456,34 @@ impl Config {
             if let Some(l) = language(key("language"), &qb.language)? {
                 languages.insert(account.clone(), l);
             }
+            let api_base = match qb.api_base.as_deref() {
+                None | Some("production") => QUICKBOOKS_PRODUCTION.to_owned(),
+                Some("sandbox") => QUICKBOOKS_SANDBOX.to_owned(),
+                Some(url) if url.starts_with("https://") || url.starts_with("http://") => url.to_owned(),
+                Some(other) => {
+                    return Err(invalid(
+                        key("api_base"),
+                        format!("{other:?}: write production, sandbox or an http(s) URL"),
+                    ));
+                }
+            };
+            let token = SecretSource::of(qb.access_token_env, qb.access_token_file, base, "access_token")
+                .map_err(|reason| invalid(key("access_token_env"), reason))?;
+            match (token, &qb.realm_id) {
+                (Some(access_token), Some(realm_id)) => {
+                    quickbooks_api.insert(
+                        account.clone(),
+                        QuickBooksApi { realm_id: realm_id.clone(), base: api_base, access_token },
+                    );
+                }
+                (Some(_), None) => {
+                    return Err(invalid(key("realm_id"), "the QuickBooks API needs the company's realm_id".into()));
+                }
+                (None, _) => {}
+            }
             configured.insert(account, (company, qb.realm_id));
         }
         let database_url = file.database_url.unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
-        let base = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
         let dirs = match file.rules.dir {
             Some(dir) => Some(base.join(dir)),
             None if path != Path::new(DEFAULTS) => Some(base.join("rules")),
@@ -339,17 +502,42 @@ impl Config {
         let mut destinations = BTreeMap::new();
         for (name, d) in file.destinations {
             let key = format!("destinations.{name}");
-            let destination = match (d.slack, d.webhook, d.email) {
-                (Some(url), None, None) => Destination::Slack { url },
-                (None, Some(url), None) => Destination::Webhook { url },
+            let target = |url: String, key: &str| -> Result<Target, ConfigError> {
+                if let Some(path) = url.strip_prefix("file:") {
+                    return Ok(Target::File(base.join(path)));
+                }
+                if !(url.starts_with("https://") || url.starts_with("http://")) {
+                    return Err(invalid(key.to_owned(), format!("{url:?} is neither an http(s) URL nor file:PATH")));
+                }
+                Ok(Target::Url { url, allow_private: d.allow_private.unwrap_or(false) })
+            };
+            let secret = SecretSource::of(d.secret_env.clone(), d.secret_file.clone(), base, "secret")
+                .map_err(|reason| invalid(key.clone(), reason))?;
+            let destination = match (d.slack.clone(), d.webhook.clone(), d.email.clone()) {
+                (Some(url), None, None) => Destination::Slack { target: target(url, &format!("{key}.slack"))? },
+                (None, Some(url), None) => {
+                    let target = target(url, &format!("{key}.webhook"))?;
+                    if matches!(target, Target::Url { .. }) && secret.is_none() {
+                        return Err(invalid(
+                            key,
+                            "a webhook signs what it sends: set `secret_env` (or `secret_file`) to where its whsec_ secret is"
+                                .into(),
+                        ));
+                    }
+                    Destination::Webhook { target, secret: secret.clone() }
+                }
                 (None, None, Some(to)) if !to.is_empty() && to.iter().all(|a| a.contains('@')) => {
                     Destination::Email { to }
                 }
                 (None, None, Some(_)) => return Err(invalid(key, "`email` must list at least one address".into())),
                 _ => return Err(invalid(key, "set exactly one of `slack`, `webhook`, `email`".into())),
             };
+            if secret.is_some() && !matches!(destination, Destination::Webhook { .. }) {
+                return Err(invalid(key, "`secret_env` and `secret_file` are for webhook destinations".into()));
+            }
             destinations.insert(name, destination);
         }
+        let email = email_transport(file.email, base).map_err(|(k, reason)| invalid(format!("email.{k}"), reason))?;
         let mut workflows: BTreeMap<WorkflowKind, WorkflowConfig> =
             WorkflowKind::ALL.into_iter().map(|k| (k, k.defaults())).collect();
         for (name, overrides) in file.workflows {
@@ -384,10 +572,65 @@ impl Config {
             rules: RulesConfig { dirs, locale },
             destinations,
             workflows,
-            email_file: file.email.file.map(|f| base.join(f)),
+            email,
+            quickbooks_api,
             base: base.to_path_buf(),
         })
     }
+}
+
+/// `[email]`, validated: a file, an SMTP server, or nothing.
+fn email_transport(e: EmailSection, base: &Path) -> Result<Option<EmailTransport>, (&'static str, String)> {
+    use invoiceflow_connectors::email::TlsMode;
+    let host = match (e.file, e.host) {
+        (Some(_), Some(_)) => return Err(("file", "set `file` or `host`, not both".into())),
+        (Some(file), None) => return Ok(Some(EmailTransport::File(base.join(file)))),
+        (None, None) => {
+            return match e.from {
+                Some(_) => Err(("host", "`from` is set but no `host` says which SMTP server sends".into())),
+                None => Ok(None),
+            };
+        }
+        (None, Some(host)) => host,
+    };
+    let tls = match e.tls.as_deref() {
+        None | Some("starttls") => TlsMode::StartTls,
+        Some("tls") => TlsMode::Tls,
+        Some("none") => TlsMode::None,
+        Some(other) => return Err(("tls", format!("{other:?}: write starttls, tls or none"))),
+    };
+    let port = e.port.unwrap_or(match tls {
+        TlsMode::Tls => 465,
+        TlsMode::StartTls => 587,
+        TlsMode::None => 25,
+    });
+    let from = e.from.ok_or(("from", "who sends? e.g. from = \"Acme Billing <billing@acme.example>\"".to_owned()))?;
+    let mailbox = |key: &'static str, text: &str| -> Result<(), (&'static str, String)> {
+        text.parse::<invoiceflow_connectors::email::Mailbox>()
+            .map(|_| ())
+            .map_err(|_| (key, format!("{text:?} is not an email address")))
+    };
+    mailbox("from", &from)?;
+    if let Some(r) = &e.reply_to {
+        mailbox("reply_to", r)?;
+    }
+    let password =
+        SecretSource::of(e.password_env, e.password_file, base, "password").map_err(|r| ("password_env", r))?;
+    let credentials = match (e.username, password) {
+        (Some(user), Some(p)) => Some((user, p)),
+        (None, None) => None,
+        (Some(_), None) => return Err(("password_env", "`username` needs `password_env` or `password_file`".into())),
+        (None, Some(_)) => return Err(("username", "a password needs its `username`".into())),
+    };
+    Ok(Some(EmailTransport::Smtp(SmtpConfig {
+        host,
+        port,
+        tls,
+        credentials,
+        from,
+        reply_to: e.reply_to,
+        timeout_seconds: e.timeout_seconds.unwrap_or(15).clamp(1, 300),
+    })))
 }
 
 #[cfg(test)]

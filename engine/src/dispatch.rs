@@ -5,17 +5,18 @@
 //! its leases to run out; another node then takes the deliveries over, and the connector's
 //! idempotency key (Message-ID, `webhook-id`) lets the receiver recognise a re-sent attempt.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
-use chrono::Duration;
-use invoiceflow_connectors::{Connector, Delivery};
+use chrono::{DateTime, Duration, Utc};
+use futures_util::StreamExt as _;
+use invoiceflow_connectors::{Attempted, Connector, Delivery};
 use invoiceflow_rules::retry::{self, Channel, Next};
 use invoiceflow_rules::script::subject::subject_of;
 use invoiceflow_rules::workflow::config::{WorkflowConfig, WorkflowKind};
 use invoiceflow_rules::workflow::plan::qualifies;
 
 use crate::clock::Clock;
-use crate::store::{Attempt, Claimed, Store, StoreError};
+use crate::store::{Attempt, Claimed, DisabledDestination, Store, StoreError};
 
 /// What a round did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -30,6 +31,8 @@ pub struct Round {
     pub failed: u64,
     /// Cancelled at claim time: the record no longer qualifies.
     pub cancelled: u64,
+    /// Not attempted yet: put off to their turn at a peer's pace.
+    pub deferred: u64,
 }
 
 impl std::ops::AddAssign for Round {
@@ -39,6 +42,7 @@ impl std::ops::AddAssign for Round {
         self.retrying += o.retrying;
         self.failed += o.failed;
         self.cancelled += o.cancelled;
+        self.deferred += o.deferred;
     }
 }
 
@@ -51,14 +55,28 @@ pub struct Dispatcher {
     pub lease: Duration,
     /// Deliveries leased per round.
     pub batch: u32,
+    /// Attempts under way at once in a round.
+    pub concurrency: usize,
+}
+
+/// What became of one claimed delivery.
+enum Fate {
+    Delivered,
+    Retrying,
+    Failed,
+    Deferred,
+    /// The lease ran out and another node took the delivery over: this attempt changed nothing.
+    Lost,
 }
 
 impl Dispatcher {
-    /// One round at the clock's instant. `jitter` draws a number in 0 … 1 per retry.
+    /// One round at the clock's instant: the due deliveries leased, re-checked, attempted
+    /// ([`Dispatcher::concurrency`] at a time) and recorded. `jitter` draws a number in 0 … 1 per
+    /// delivery.
     ///
     /// # Errors
     /// [`StoreError`]; what was recorded stays, and an unfinished delivery's lease runs out.
-    pub async fn round<S: Store, C: Connector>(
+    pub async fn round<S: Store, C: Connector + ?Sized>(
         &self,
         store: &S,
         connector: &C,
@@ -69,27 +87,102 @@ impl Dispatcher {
         let now = clock.now.instant();
         let claimed = store.claim(&self.node, now, self.lease, self.batch).await?;
         let mut round = Round { claimed: claimed.len() as u64, ..Round::default() };
+        if claimed.is_empty() {
+            return Ok(round);
+        }
+        let disabled: HashMap<String, DisabledDestination> =
+            if claimed.iter().any(|c| c.intent.action.destination().is_some()) {
+                store.disabled_destinations().await?.into_iter().map(|d| (d.name.clone(), d)).collect()
+            } else {
+                HashMap::new()
+            };
+        let mut due = Vec::with_capacity(claimed.len());
         for c in claimed {
-            if let Some(reason) = no_longer_due(store, &c, workflows, clock).await? {
-                if store.cancel_delivery(c.seq, &reason, now).await? {
-                    round.cancelled += 1;
+            match no_longer_due(store, &c, workflows, clock).await? {
+                Some(reason) => {
+                    if store.cancel_delivery(c.seq, &reason, now).await? {
+                        round.cancelled += 1;
+                    }
                 }
-                continue;
+                None => due.push((c, jitter())),
             }
-            let attempt = c.attempts + 1;
-            let outcome = connector.deliver(&Delivery { key: &c.key, intent: &c.intent, attempt }).await;
-            // The attempt ends now on the clock given: with an injected clock, time stands still.
-            let finished_at = now;
-            let channel = Channel::of_action(c.intent.action.kind()).unwrap_or(Channel::Webhook);
-            let next = retry::next(channel, attempt, &outcome, finished_at, c.expires_at, jitter());
-            match next {
-                Next::Delivered => round.delivered += 1,
-                Next::RetryAt(_) => round.retrying += 1,
-                Next::Dead(_) | Next::Expired(_) => round.failed += 1,
+        }
+        let mut fates = futures_util::stream::iter(due)
+            .map(|(c, draw)| self.attempt(store, connector, &disabled, c, now, draw))
+            .buffer_unordered(self.concurrency.max(1));
+        while let Some(fate) = fates.next().await {
+            match fate? {
+                Fate::Delivered => round.delivered += 1,
+                Fate::Retrying => round.retrying += 1,
+                Fate::Failed => round.failed += 1,
+                Fate::Deferred => round.deferred += 1,
+                Fate::Lost => {}
             }
-            store.finish(c.seq, &self.node, &Attempt { started_at: now, finished_at, outcome }, &next).await?;
         }
         Ok(round)
+    }
+
+    /// One attempt at a claimed delivery, recorded.
+    async fn attempt<S: Store, C: Connector + ?Sized>(
+        &self,
+        store: &S,
+        connector: &C,
+        disabled: &HashMap<String, DisabledDestination>,
+        c: Claimed,
+        now: DateTime<Utc>,
+        jitter: f64,
+    ) -> Result<Fate, StoreError> {
+        let attempt = c.attempts + 1;
+        let destination = c.intent.action.destination();
+        let outcome = match destination.and_then(|d| disabled.get(d)) {
+            Some(off) => Attempted::Permanent {
+                detail: format!(
+                    "destination {} is disabled since {} ({}): fix it, then `invoiceflow destinations enable {}` \
+                     and `invoiceflow outbox retry {}`",
+                    off.name,
+                    off.disabled_at.format("%Y-%m-%d %H:%M UTC"),
+                    off.reason,
+                    off.name,
+                    c.seq
+                ),
+                disable_destination: false,
+            },
+            None => connector.deliver(&Delivery { key: &c.key, intent: &c.intent, attempt, at: now }).await,
+        };
+        // The attempt ends now on the clock given: with an injected clock, time stands still.
+        let finished_at = now;
+        let channel = Channel::of_action(c.intent.action.kind()).unwrap_or(Channel::Webhook);
+        let next = retry::next(channel, attempt, &outcome, finished_at, c.expires_at, jitter);
+        if let (Attempted::Deferred { .. }, Next::RetryAt(until)) = (&outcome, &next) {
+            return Ok(if store.defer(c.seq, &self.node, *until, now).await? { Fate::Deferred } else { Fate::Lost });
+        }
+        if let (Attempted::Permanent { detail, disable_destination: true }, Some(name)) = (&outcome, destination)
+            && store.disable_destination(name, detail, now).await?
+        {
+            tracing::error!(
+                destination = name,
+                reason = %detail,
+                "destination disabled: nothing goes to it until `invoiceflow destinations enable {name}`"
+            );
+        }
+        let fate = match &next {
+            Next::Delivered => Fate::Delivered,
+            Next::RetryAt(_) => Fate::Retrying,
+            Next::Dead(why) => {
+                tracing::error!(
+                    delivery = c.seq, key = %c.key, source = %c.intent.rule, record = %c.intent.record, reason = %why,
+                    "delivery failed for good: dead-lettered (`invoiceflow outbox list --status dead`)"
+                );
+                Fate::Failed
+            }
+            Next::Expired(why) => {
+                tracing::warn!(delivery = c.seq, key = %c.key, reason = %why, "delivery expired");
+                Fate::Failed
+            }
+        };
+        let recorded =
+            store.finish(c.seq, &self.node, &Attempt { started_at: now, finished_at, outcome }, &next).await?;
+        Ok(if recorded { fate } else { Fate::Lost })
     }
 }
 

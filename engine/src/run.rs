@@ -4,90 +4,176 @@
 //! a restart, or on another node, picks up exactly where the last one stopped.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
+use invoiceflow_connectors::email::{Sender, Smtp, SmtpSettings};
+use invoiceflow_connectors::http::HttpError;
+use invoiceflow_connectors::quickbooks::{self, QuickBooks};
 use invoiceflow_connectors::sink::FileSink;
-use invoiceflow_connectors::{Attempted, Connector, Delivery};
+use invoiceflow_connectors::slack::Slack;
+use invoiceflow_connectors::webhook::{Secret, Webhook};
+use invoiceflow_connectors::{Attempted, Attempting, Connector, Delivery};
 use invoiceflow_rules::format::Locale;
 use invoiceflow_rules::script::{Action, CompiledRule, RuleHost};
 use invoiceflow_rules::workflow::config::{WorkflowConfig, WorkflowKind};
 
 use crate::clock::Clock;
-use crate::config::{Config, Destination};
+use crate::config::{Config, Destination, EmailTransport, Target};
 use crate::dispatch::{Dispatcher, Round};
 use crate::store::{Store, StoreError};
 use crate::tasks::TaskManager;
 use crate::{evaluate, reminders, schedule};
 
-/// Why the engine cannot start with this configuration.
+/// Why the engine cannot start with this configuration: each names the key at fault.
 #[derive(Debug, thiserror::Error)]
 pub enum RoutesError {
-    /// A destination this version cannot deliver to.
-    #[error(
-        "destination {name}: {url} — HTTP delivery comes with the Slack and webhook connectors; \
-         until then write file:PATH to collect what it would post in a local file"
-    )]
-    NotYet {
+    /// A destination's URL is refused.
+    #[error("destinations.{name}: {source}")]
+    Url {
         /// The destination.
         name: String,
-        /// Its URL.
-        url: String,
+        /// Why.
+        #[source]
+        source: HttpError,
     },
+    /// A secret cannot be read, or is not of the expected form.
+    #[error("{key}: {reason}")]
+    Secret {
+        /// The configuration key naming the secret's source.
+        key: String,
+        /// Why (never the secret).
+        reason: String,
+    },
+    /// The SMTP transport cannot be set up.
+    #[error("email: {0}")]
+    Smtp(#[from] invoiceflow_connectors::email::SmtpError),
 }
 
-/// Where each delivery goes: tasks to the task manager, Slack and webhook destinations to their
-/// local files, email to the `[email] file`.
-#[derive(Debug)]
+/// Where each delivery goes: Slack and webhook destinations by name (over HTTP, or into local
+/// files), email through SMTP or into a file, send-invoice through the QuickBooks API. Tasks go to
+/// the store's task manager ([`Connectors`]).
 pub struct Routes {
-    destinations: BTreeMap<String, FileSink>,
-    email: Option<FileSink>,
+    destinations: BTreeMap<String, Box<dyn Connector>>,
+    email: Option<Box<dyn Connector>>,
+    quickbooks: QuickBooks,
+}
+
+impl std::fmt::Debug for Routes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Routes").field("destinations", &self.destinations.keys()).finish_non_exhaustive()
+    }
 }
 
 impl Routes {
-    /// The routes of `config`.
+    /// The routes of `config`, reading the secrets it names (environment, files).
     ///
     /// # Errors
-    /// [`RoutesError`] naming a destination this version cannot deliver to.
+    /// [`RoutesError`] naming the destination or key at fault.
     pub fn new(config: &Config) -> Result<Self, RoutesError> {
-        let mut destinations = BTreeMap::new();
+        let mut destinations: BTreeMap<String, Box<dyn Connector>> = BTreeMap::new();
         for (name, d) in &config.destinations {
-            let url = match d {
-                Destination::Slack { url } | Destination::Webhook { url } => url,
+            let url_error = |source| RoutesError::Url { name: name.clone(), source };
+            let connector: Box<dyn Connector> = match d {
                 Destination::Email { .. } => continue,
+                Destination::Slack { target: Target::File(path) }
+                | Destination::Webhook { target: Target::File(path), .. } => Box::new(FileSink::new(path)),
+                Destination::Slack { target: Target::Url { url, allow_private } } => {
+                    Box::new(Slack::new(name, url, *allow_private).map_err(url_error)?)
+                }
+                Destination::Webhook { target: Target::Url { url, allow_private }, secret } => {
+                    let key = format!("destinations.{name}.secret_env");
+                    let source = secret.as_ref().ok_or_else(|| RoutesError::Secret {
+                        key: key.clone(),
+                        reason: "a webhook needs its signing secret".into(),
+                    })?;
+                    let text = source.read().map_err(|reason| RoutesError::Secret { key: key.clone(), reason })?;
+                    let secret = Secret::parse(text.expose())
+                        .map_err(|e| RoutesError::Secret { key: key.clone(), reason: e.to_string() })?;
+                    Box::new(Webhook::new(url, secret, *allow_private).map_err(url_error)?)
+                }
             };
-            let Some(path) = url.strip_prefix("file:") else {
-                return Err(RoutesError::NotYet { name: name.clone(), url: url.clone() });
-            };
-            destinations.insert(name.clone(), FileSink::new(config.base.join(PathBuf::from(path))));
+            destinations.insert(name.clone(), connector);
         }
-        Ok(Self { destinations, email: config.email_file.clone().map(FileSink::new) })
+        let email: Option<Box<dyn Connector>> = match &config.email {
+            None => None,
+            Some(EmailTransport::File(path)) => Some(Box::new(FileSink::new(path))),
+            Some(EmailTransport::Smtp(smtp)) => {
+                let credentials = match &smtp.credentials {
+                    None => None,
+                    Some((user, source)) => {
+                        let password = source
+                            .read()
+                            .map_err(|reason| RoutesError::Secret { key: "email.password_env".into(), reason })?;
+                        Some((user.clone(), password))
+                    }
+                };
+                let mailbox = |key: &str, text: &str| {
+                    text.parse().map_err(|_| RoutesError::Secret {
+                        key: format!("email.{key}"),
+                        reason: format!("{text:?} is not an email address"),
+                    })
+                };
+                let sender = Sender {
+                    from: mailbox("from", &smtp.from)?,
+                    reply_to: smtp.reply_to.as_deref().map(|r| mailbox("reply_to", r)).transpose()?,
+                };
+                let settings = SmtpSettings {
+                    host: smtp.host.clone(),
+                    port: smtp.port,
+                    tls: smtp.tls,
+                    credentials,
+                    sender,
+                    timeout: std::time::Duration::from_secs(smtp.timeout_seconds),
+                };
+                Some(Box::new(Smtp::new(&settings)?))
+            }
+        };
+        let mut companies = BTreeMap::new();
+        for (account, api) in &config.quickbooks_api {
+            let key = format!("quickbooks.{account}.access_token_env");
+            let token = api.access_token.read().map_err(|reason| RoutesError::Secret { key: key.clone(), reason })?;
+            let company = quickbooks::Company::new(&api.realm_id, &api.base, token).map_err(|e| {
+                RoutesError::Secret { key: format!("quickbooks.{account}.api_base"), reason: e.to_string() }
+            })?;
+            companies.insert(account.clone(), company);
+        }
+        let quickbooks = QuickBooks::new(companies)
+            .map_err(|e| RoutesError::Secret { key: "quickbooks".into(), reason: e.to_string() })?;
+        Ok(Self { destinations, email, quickbooks })
+    }
+
+    /// The connector an action goes through (tasks aside), or why there is none.
+    fn route(&self, action: &Action) -> Result<&dyn Connector, String> {
+        match action {
+            Action::Slack { destination, .. } | Action::Webhook { destination, .. } => self
+                .destinations
+                .get(destination)
+                .map(AsRef::as_ref)
+                .ok_or_else(|| format!("no destination {destination:?} in the configuration")),
+            Action::Email { .. } => {
+                self.email.as_deref().ok_or_else(|| "no email transport: set [email] in invoiceflow.toml".to_owned())
+            }
+            Action::SendInvoice { .. } => Ok(&self.quickbooks),
+            Action::Task { .. } => Err("tasks go to the task manager".to_owned()),
+        }
     }
 }
 
 /// [`Routes`] with the store's task manager, for one tick.
 pub struct Connectors<'a, S> {
-    routes: &'a Routes,
-    tasks: TaskManager<'a, S>,
+    /// The configured routes.
+    pub routes: &'a Routes,
+    /// The task manager.
+    pub tasks: TaskManager<'a, S>,
 }
 
 impl<S: Store> Connector for Connectors<'_, S> {
-    async fn deliver(&self, d: &Delivery<'_>) -> Attempted {
-        let permanent = |detail: String| Attempted::Permanent { detail, disable_destination: false };
-        match &d.intent.action {
-            Action::Task { .. } => self.tasks.deliver(d).await,
-            Action::Slack { destination, .. } | Action::Webhook { destination, .. } => {
-                match self.routes.destinations.get(destination) {
-                    Some(sink) => sink.deliver(d).await,
-                    None => permanent(format!("no destination {destination:?} in the configuration")),
-                }
-            }
-            Action::Email { .. } => match &self.routes.email {
-                Some(sink) => sink.deliver(d).await,
-                None => permanent("no email transport: set [email] in invoiceflow.toml".into()),
-            },
-            Action::SendInvoice { .. } => {
-                permanent("QuickBooks send-invoice needs a connected QuickBooks company (coming next)".into())
-            }
+    fn deliver<'a>(&'a self, d: &'a Delivery<'a>) -> Attempting<'a> {
+        if let Action::Task { .. } = d.intent.action {
+            return self.tasks.deliver(d);
+        }
+        match self.routes.route(&d.intent.action) {
+            Ok(connector) => connector.deliver(d),
+            Err(detail) => Box::pin(async move { Attempted::Permanent { detail, disable_destination: false } }),
         }
     }
 }

@@ -3,7 +3,7 @@
 //! made it.
 
 use chrono::{DateTime, Utc};
-use invoiceflow_connectors::{Attempted, Connector, Delivery};
+use invoiceflow_connectors::{Attempted, Attempting, Connector, Delivery};
 use invoiceflow_rules::script::Action;
 
 use crate::store::{NewTask, Store};
@@ -17,7 +17,14 @@ pub struct TaskManager<'a, S> {
 }
 
 impl<S: Store> Connector for TaskManager<'_, S> {
-    async fn deliver(&self, d: &Delivery<'_>) -> Attempted {
+    fn deliver<'a>(&'a self, d: &'a Delivery<'a>) -> Attempting<'a> {
+        Box::pin(self.make(d))
+    }
+}
+
+impl<S: Store> TaskManager<'_, S> {
+    /// Makes the task of delivery `d`, once per key.
+    async fn make(&self, d: &Delivery<'_>) -> Attempted {
         let Action::Task { title, notes, assignee, due, approval } = &d.intent.action else {
             return Attempted::Permanent {
                 detail: format!("the task manager takes tasks, not {}", d.intent.action.kind()),
@@ -50,10 +57,10 @@ pub struct WithTasks<'a, S, C> {
 }
 
 impl<S: Store, C: Connector> Connector for WithTasks<'_, S, C> {
-    async fn deliver(&self, d: &Delivery<'_>) -> Attempted {
+    fn deliver<'a>(&'a self, d: &'a Delivery<'a>) -> Attempting<'a> {
         match d.intent.action {
-            Action::Task { .. } => self.tasks.deliver(d).await,
-            _ => self.other.deliver(d).await,
+            Action::Task { .. } => self.tasks.deliver(d),
+            _ => self.other.deliver(d),
         }
     }
 }

@@ -73,6 +73,12 @@ pub enum Attempted {
         /// to it can succeed until an admin fixes it.
         disable_destination: bool,
     },
+    /// Not attempted: the peer's pace (Slack's one message a second per webhook) puts this
+    /// delivery at `until`. Uses up no attempt.
+    Deferred {
+        /// When its turn comes.
+        until: DateTime<Utc>,
+    },
 }
 
 /// A delivery's state after an attempt.
@@ -103,6 +109,12 @@ pub fn next(
         Attempted::Delivered => return Next::Delivered,
         Attempted::Permanent { detail, .. } => return Next::Dead(detail.clone()),
         Attempted::Transient { retry_after, detail } => (*retry_after, detail),
+        Attempted::Deferred { until } => {
+            return match expires_at {
+                Some(expiry) if *until > expiry => Next::Expired("its turn would come after the expiry".into()),
+                _ => Next::RetryAt(*until),
+            };
+        }
     };
     let schedule = channel.schedule();
     let Some(wait) = usize::try_from(attempt).ok().and_then(|n| n.checked_sub(1)).and_then(|i| schedule.get(i)) else {

@@ -9,6 +9,7 @@ macro_rules! out {
 }
 
 mod actions;
+mod destinations;
 mod history;
 mod holders;
 mod import;
@@ -89,6 +90,9 @@ enum Command {
     /// The deliveries of what rules and workflows decided: list, retry, cancel.
     #[command(subcommand)]
     Outbox(outbox::OutboxCommand),
+    /// Where actions go: list the destinations, enable one a peer's answer disabled.
+    #[command(subcommand)]
+    Destinations(destinations::DestinationsCommand),
     /// The task manager: tasks made by rules, workflows or by hand — list, show, create, done,
     /// approve, reject.
     #[command(subcommand)]
@@ -165,6 +169,7 @@ async fn dispatch<S: Store>(command: Command, env: &Env, store: &S) -> anyhow::R
         Command::Check(a) => rules::check_command(&a, &env.config).await,
         Command::Test(a) => rules::test(&a, &env.config),
         Command::Outbox(c) => outbox::run(c, env, store).await,
+        Command::Destinations(c) => destinations::run(c, env, store).await,
         Command::Tasks(c) => tasks::run(c, env, store).await,
         Command::Run(a) => run::run(a, env, store).await,
         Command::History(a) => history::run(a, store).await,

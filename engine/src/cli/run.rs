@@ -52,7 +52,7 @@ pub(crate) async fn run<S: Store>(args: RunArgs, env: &Env, store: &S) -> anyhow
         workflows: &env.config.workflows,
         locale: env.config.rules.locale,
         routes: &routes,
-        dispatcher: Dispatcher { node: node.clone(), lease: Duration::seconds(60), batch: 100 },
+        dispatcher: Dispatcher { node: node.clone(), lease: Duration::seconds(60), batch: 100, concurrency: 32 },
     };
     let mut draw = jitter(u64::from(std::process::id()) ^ 0x9e37_79b9_7f4a_7c15);
     if args.once {

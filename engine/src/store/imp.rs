@@ -928,6 +928,7 @@ macro_rules! sql_store {
                     Attempted::Delivered => ("delivered", None),
                     Attempted::Transient { detail, .. } => ("transient", Some(detail.as_str())),
                     Attempted::Permanent { detail, .. } => ("permanent", Some(detail.as_str())),
+                    Attempted::Deferred { .. } => ("deferred", None),
                 };
                 let finished = attempt.finished_at.timestamp_micros();
                 let (status, next_at, reason) = match next {
@@ -1025,6 +1026,59 @@ macro_rules! sql_store {
                     .execute(&self.pool)
                     .await?;
                 Ok(done.rows_affected() > 0)
+            }
+
+            async fn defer(
+                &self,
+                seq: i64,
+                node: &str,
+                until: chrono::DateTime<chrono::Utc>,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> Result<bool, $crate::store::StoreError> {
+                let done = sqlx::query($crate::store::sql::DEFER_DELIVERY.$dialect)
+                    .bind(seq)
+                    .bind(node)
+                    .bind(until.timestamp_micros())
+                    .bind(now.timestamp_micros())
+                    .execute(&self.pool)
+                    .await?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn disable_destination(
+                &self,
+                name: &str,
+                reason: &str,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> Result<bool, $crate::store::StoreError> {
+                let done = sqlx::query($crate::store::sql::DISABLE_DESTINATION.$dialect)
+                    .bind(name)
+                    .bind(reason)
+                    .bind(now.timestamp_micros())
+                    .execute(&self.pool)
+                    .await?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn enable_destination(&self, name: &str) -> Result<bool, $crate::store::StoreError> {
+                let done =
+                    sqlx::query($crate::store::sql::ENABLE_DESTINATION.$dialect).bind(name).execute(&self.pool).await?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn disabled_destinations(
+                &self,
+            ) -> Result<Vec<$crate::store::DisabledDestination>, $crate::store::StoreError> {
+                let rows: Vec<(String, String, i64)> =
+                    sqlx::query_as($crate::store::sql::DISABLED_DESTINATIONS.$dialect).fetch_all(&self.pool).await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(name, reason, at)| $crate::store::DisabledDestination {
+                        name,
+                        reason,
+                        disabled_at: chrono::DateTime::from_timestamp_micros(at).unwrap_or_default(),
+                    })
+                    .collect())
             }
 
             async fn create_task(

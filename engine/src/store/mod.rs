@@ -778,6 +778,43 @@ pub trait Store: Send + Sync {
         reason: &str,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Puts delivery `seq`, leased by `node`, off until `until` without counting an attempt (a
+    /// peer's pace: Slack's one message a second), releasing the lease; false when the lease was
+    /// lost.
+    fn defer(
+        &self,
+        seq: i64,
+        node: &str,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Disables destination `name` for `reason` (kept when it is already disabled); returns
+    /// whether it was enabled until now.
+    fn disable_destination(
+        &self,
+        name: &str,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Enables destination `name` again; returns whether it was disabled.
+    fn enable_destination(&self, name: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// The disabled destinations, by name.
+    fn disabled_destinations(&self) -> impl Future<Output = Result<Vec<DisabledDestination>, StoreError>> + Send;
+}
+
+/// A destination a peer's answer disabled.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DisabledDestination {
+    /// Its name in the configuration.
+    pub name: String,
+    /// The answer that disabled it.
+    pub reason: String,
+    /// When.
+    pub disabled_at: DateTime<Utc>,
 }
 
 /// The configured backend, chosen by the database URL.

@@ -436,3 +436,22 @@ plain_sql!(
     /// Skipped slots of rule `$1` (or all), oldest first, at most `$2`.
     SLOT_SKIPS = "SELECT rule, slot, zone, reason FROM slot_skips WHERE ($1 IS NULL OR rule = $1) ORDER BY seq LIMIT $2"
 );
+
+plain_sql!(
+    /// Delivery `$1`, leased by `$2`, put off until `$3` without an attempt (a peer's pace).
+    DEFER_DELIVERY = "UPDATE deliveries SET next_at = $3, lease_owner = NULL, lease_until = NULL, updated_at = $4 \
+    WHERE intent_seq = $1 AND lease_owner = $2 AND status = 'pending'"
+);
+plain_sql!(
+    /// Destination `$1` disabled for reason `$2` at `$3` (the first reason stays).
+    DISABLE_DESTINATION = "INSERT INTO disabled_destinations (name, reason, disabled_at) VALUES ($1, $2, $3) \
+    ON CONFLICT (name) DO NOTHING"
+);
+plain_sql!(
+    /// Destination `$1` enabled again.
+    ENABLE_DESTINATION = "DELETE FROM disabled_destinations WHERE name = $1"
+);
+plain_sql!(
+    /// The disabled destinations, by name.
+    DISABLED_DESTINATIONS = "SELECT name, reason, disabled_at FROM disabled_destinations ORDER BY name"
+);

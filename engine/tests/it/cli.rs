@@ -1766,21 +1766,120 @@ fn run_once_delivers_what_rules_decided_into_the_example_sinks_and_nothing_twice
     assert!(outbox.iter().all(|d| d["status"] == "delivered" && d["attempts"] == 1), "{outbox:?}");
 }
 
+/// A Slack-like HTTP receiver on 127.0.0.1, in a thread: each request answered with the next
+/// scripted `(status, body)` (then `200 ok`), each body kept.
+struct Receiver {
+    port: u16,
+    bodies: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Receiver {
+    fn start(script: &[(u16, &str)]) -> Self {
+        use std::io::{BufRead as _, BufReader, Read as _};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("address").port();
+        let bodies = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut script: std::collections::VecDeque<(u16, String)> =
+            script.iter().map(|(s, b)| (*s, (*b).to_owned())).collect();
+        let kept = std::sync::Arc::clone(&bodies);
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let mut reader = BufReader::new(stream);
+                let mut length = 0;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    if let Some((name, value)) = line.split_once(':')
+                        && name.eq_ignore_ascii_case("content-length")
+                    {
+                        length = value.trim().parse().unwrap_or(0);
+                    }
+                }
+                let mut body = vec![0; length];
+                let _ = reader.read_exact(&mut body);
+                kept.lock().unwrap().push(String::from_utf8_lossy(&body).into_owned());
+                let (status, answer) = script.pop_front().unwrap_or((200, "ok".to_owned()));
+                let response = format!(
+                    "HTTP/1.1 {status} X\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
+                    answer.len()
+                );
+                let _ = reader.get_mut().write_all(response.as_bytes());
+            }
+        });
+        Self { port, bodies }
+    }
+
+    fn bodies(&self) -> Vec<String> {
+        self.bodies.lock().unwrap().clone()
+    }
+}
+
 #[test]
-fn run_refuses_a_destination_it_cannot_deliver_to_yet_and_says_what_to_write() {
+fn run_posts_to_slack_over_http_and_channel_not_found_disables_the_destination_until_enabled() {
+    let slack = Receiver::start(&[(404, "channel_not_found")]);
     let sandbox = Sandbox::new();
     let config = sandbox.with_example_rules();
     sandbox.edit(
         "invoiceflow.toml",
         "slack = \"file:sent/slack-finance.jsonl\"",
-        "slack = \"https://hooks.slack.com/services/T/B/X\"",
+        &format!("slack = \"http://127.0.0.1:{}/services/T/B/X\"\nallow_private = true", slack.port),
+    );
+    sandbox.run(&["--config", &config, "--now", "2026-11-25", "import", EXAMPLE_DATA]).expect_code(0);
+    sandbox.run(&["--config", &config, "--now", "2026-11-26T17:00:00Z", "import", EXAMPLE_UPDATES]).expect_code(0);
+    let run = sandbox.run(&["--config", &config, "--now", "2026-11-26T17:01:00Z", "run", "--once"]);
+    assert!(run.expect_code(0).stdout.contains("1 delivered, 0 to retry, 1 failed"), "{run:#?}");
+    assert_eq!(slack.bodies().len(), 1);
+    assert_eq!(serde_json::from_str::<Value>(&slack.bodies()[0]).unwrap()["text"], PAID_108);
+
+    let list = sandbox.run(&["--config", &config, "destinations", "list"]);
+    let finance = list.expect_code(0).stdout.lines().find(|l| l.starts_with("finance")).unwrap_or_default().to_owned();
+    assert!(
+        finance.contains("http://127.0.0.1:") && !finance.contains("/services/T/B/X"),
+        "the URL's secret path is not shown: {finance}"
+    );
+    assert!(finance.contains("DISABLED since 2026-11-26 17:01 UTC — Slack answered channel_not_found"), "{list:#?}");
+    let dead =
+        sandbox.run(&["--config", &config, "outbox", "list", "--status", "dead", "--json"]).expect_code(0).json_lines();
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    let seq = dead[0]["seq"].to_string();
+
+    // Fixed in Slack: enabled again, the dead delivery retried, and it goes out.
+    let enable = sandbox.run(&["--config", &config, "destinations", "enable", "finance"]);
+    assert!(enable.expect_code(0).stdout.starts_with("destination finance enabled"), "{enable:#?}");
+    sandbox.run(&["--config", &config, "--now", "2026-11-26T17:05:00Z", "outbox", "retry", &seq]).expect_code(0);
+    let run = sandbox.run(&["--config", &config, "--now", "2026-11-26T17:05:01Z", "run", "--once"]);
+    assert!(run.expect_code(0).stdout.contains("1 delivered, 0 to retry, 0 failed"), "{run:#?}");
+    assert_eq!(slack.bodies().len(), 2);
+}
+
+#[test]
+fn run_refuses_private_targets_and_unsigned_webhooks_naming_the_key() {
+    let sandbox = Sandbox::new();
+    let config = sandbox.with_example_rules();
+    sandbox.edit(
+        "invoiceflow.toml",
+        "slack = \"file:sent/slack-finance.jsonl\"",
+        "slack = \"http://169.254.169.254/x\"",
     );
     let run = sandbox.run(&["--config", &config, "run", "--once"]);
+    assert!(run.expect_code(2).stderr.contains("destinations.finance: 169.254.169.254 is a link-local"), "{run:#?}");
+    assert!(run.stderr.contains("allow_private = true"), "{run:#?}");
+
+    sandbox.edit("invoiceflow.toml", "slack = \"http://169.254.169.254/x\"", "webhook = \"https://erp.example/hooks\"");
+    let run = sandbox.run(&["--config", &config, "run", "--once"]);
     assert!(
-        run.expect_code(2).stderr.contains("destination finance: https://hooks.slack.com/services/T/B/X"),
+        run.expect_code(2).stderr.contains("destinations.finance") && run.stderr.contains("secret_env"),
         "{run:#?}"
     );
-    assert!(run.stderr.contains("file:PATH"), "{run:#?}");
+    sandbox.edit(
+        "invoiceflow.toml",
+        "webhook = \"https://erp.example/hooks\"",
+        "webhook = \"https://erp.example/hooks\"\nsecret_env = \"ERP_SECRET_UNSET\"",
+    );
+    let run = sandbox.run(&["--config", &config, "run", "--once"]);
+    assert!(run.expect_code(2).stderr.contains("the environment variable ERP_SECRET_UNSET is not set"), "{run:#?}");
 }
 
 #[test]

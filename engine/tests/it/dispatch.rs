@@ -11,7 +11,7 @@ use invoiceflow::dispatch::{Dispatcher, Round};
 use invoiceflow::reminders;
 use invoiceflow::store::{DeliveryQuery, IntentQuery, SqliteStore, Store, StoredDelivery};
 use invoiceflow_connectors::sink::FileSink;
-use invoiceflow_connectors::{Attempted, Connector, Delivery};
+use invoiceflow_connectors::{Attempted, Attempting, Connector, Delivery};
 use invoiceflow_rules::workflow::config::{Channel, Stage, WorkflowConfig, WorkflowKind};
 use serde_json::{Value, json};
 
@@ -28,10 +28,11 @@ struct Peer {
 }
 
 impl Connector for Peer {
-    async fn deliver(&self, d: &Delivery<'_>) -> Attempted {
+    fn deliver<'a>(&'a self, d: &'a Delivery<'a>) -> Attempting<'a> {
         self.seen.lock().unwrap().push((d.key.to_owned(), d.attempt));
         let mut script = self.script.lock().unwrap();
-        if script.is_empty() { Attempted::Delivered } else { script.remove(0) }
+        let outcome = if script.is_empty() { Attempted::Delivered } else { script.remove(0) };
+        Box::pin(async move { outcome })
     }
 }
 
@@ -79,7 +80,7 @@ impl World {
     }
 
     async fn round<C: Connector>(&self, node: &str, connector: &C, now: &str) -> Round {
-        let dispatcher = Dispatcher { node: node.into(), lease: Duration::seconds(60), batch: 10 };
+        let dispatcher = Dispatcher { node: node.into(), lease: Duration::seconds(60), batch: 10, concurrency: 4 };
         dispatcher.round(&self.store, connector, &self.workflows, &self.clock(now), || 0.5).await.unwrap()
     }
 
@@ -191,7 +192,7 @@ async fn a_task_action_makes_one_task_in_the_task_manager_however_often_it_is_tr
     let claimed = w2.store.claim("a", now, Duration::seconds(60), 10).await.unwrap();
     let task = claimed.iter().find(|c| c.intent.action.kind() == "task").unwrap();
     let routes2 = WithTasks { tasks: TaskManager { store: &w2.store, now }, other: &sink };
-    let first = routes2.deliver(&Delivery { key: &task.key, intent: &task.intent, attempt: 1 }).await;
+    let first = routes2.deliver(&Delivery { key: &task.key, intent: &task.intent, attempt: 1, at: now }).await;
     assert_eq!(first, Attempted::Delivered);
     assert_eq!(w2.round("b", &routes2, "2026-12-10T14:01:40Z").await.delivered, 2);
     let all = TaskQuery { limit: 10, ..Default::default() };

@@ -1,4 +1,4 @@
-//! Signed webhooks, per Standard Webhooks: the JSON body `{type, timestamp, data}`, the headers
+//! What a signed webhook sends, per Standard Webhooks: the JSON body `{type, timestamp, data}`, the headers
 //! `webhook-id` (the delivery's idempotency key, the same on every attempt), `webhook-timestamp`
 //! and `webhook-signature: v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">` with a
 //! `whsec_<base64>` secret; and what the receiver's answer means for the outbox.
@@ -84,18 +84,13 @@ pub fn classify(status: u16, retry_after: Option<&str>) -> Attempted {
             Attempted::Permanent { detail: "HTTP 410 Gone: the endpoint is disabled".into(), disable_destination: true }
         }
         _ => Attempted::Transient {
-            retry_after: retry_after.and_then(retry_after_seconds),
+            retry_after: retry_after.and_then(crate::http::retry_after_seconds),
             detail: match status {
                 300..=399 => format!("HTTP {status}: redirects are not followed"),
                 _ => format!("HTTP {status}"),
             },
         },
     }
-}
-
-/// A `Retry-After` in seconds (the HTTP-date form is not used by the peers we talk to).
-pub(crate) fn retry_after_seconds(text: &str) -> Option<chrono::Duration> {
-    text.trim().parse::<u32>().ok().map(|s| chrono::Duration::seconds(i64::from(s)))
 }
 
 #[cfg(test)]

@@ -26,7 +26,7 @@ pub fn classify(status: u16, body: &str, retry_after: Option<&str>) -> Attempted
     match status {
         200 if body == "ok" => Attempted::Delivered,
         429 => Attempted::Transient {
-            retry_after: retry_after.and_then(crate::webhook::retry_after_seconds),
+            retry_after: retry_after.and_then(crate::http::retry_after_seconds),
             detail: "Slack: rate limited (HTTP 429)".into(),
         },
         400..=499 => Attempted::Permanent {

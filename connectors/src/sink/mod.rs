@@ -9,7 +9,7 @@ use std::sync::Mutex;
 use invoiceflow_rules::script::Action;
 use serde_json::json;
 
-use crate::{Attempted, Connector, Delivery};
+use crate::{Attempted, Attempting, Connector, Delivery};
 
 /// Appends deliveries to a JSON-lines file.
 #[derive(Debug)]
@@ -68,11 +68,13 @@ impl FileSink {
 }
 
 impl Connector for FileSink {
-    async fn deliver(&self, delivery: &Delivery<'_>) -> Attempted {
-        match self.append(&Self::line(delivery).to_string()) {
-            Ok(()) => Attempted::Delivered,
-            Err(e) => Attempted::Transient { retry_after: None, detail: format!("{}: {e}", self.path.display()) },
-        }
+    fn deliver<'a>(&'a self, delivery: &'a Delivery<'a>) -> Attempting<'a> {
+        Box::pin(async move {
+            match self.append(&Self::line(delivery).to_string()) {
+                Ok(()) => Attempted::Delivered,
+                Err(e) => Attempted::Transient { retry_after: None, detail: format!("{}: {e}", self.path.display()) },
+            }
+        })
     }
 }
 
@@ -103,8 +105,14 @@ mod tests {
         let dir = tempfile::tempdir().expect("dir");
         let sink = FileSink::new(dir.path().join("out/slack.jsonl"));
         let (a, b) = (slack("Paid: 1007 ✓"), slack("Paid: 1008"));
-        assert_eq!(sink.deliver(&Delivery { key: "k1", intent: &a, attempt: 1 }).await, Attempted::Delivered);
-        assert_eq!(sink.deliver(&Delivery { key: "k2", intent: &b, attempt: 2 }).await, Attempted::Delivered);
+        assert_eq!(
+            sink.deliver(&Delivery { key: "k1", intent: &a, attempt: 1, at: chrono::Utc::now() }).await,
+            Attempted::Delivered
+        );
+        assert_eq!(
+            sink.deliver(&Delivery { key: "k2", intent: &b, attempt: 2, at: chrono::Utc::now() }).await,
+            Attempted::Delivered
+        );
         let text = std::fs::read_to_string(sink.path()).expect("read");
         let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).expect("json")).collect();
         assert_eq!(lines.len(), 2);
@@ -120,7 +128,7 @@ mod tests {
         // A folder where a file is: the write fails.
         let sink = FileSink::new(dir.path().join("file/slack.jsonl"));
         let intent = slack("x");
-        let outcome = sink.deliver(&Delivery { key: "k", intent: &intent, attempt: 1 }).await;
+        let outcome = sink.deliver(&Delivery { key: "k", intent: &intent, attempt: 1, at: chrono::Utc::now() }).await;
         assert!(matches!(outcome, Attempted::Transient { .. }), "{outcome:?}");
     }
 }

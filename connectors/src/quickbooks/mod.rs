@@ -1,0 +1,87 @@
+//! QuickBooks Online as a delivery channel: `send_invoice` actions make QuickBooks email the
+//! invoice with its own template. The task manager, QuickBooks having no public API for its own,
+//! is the engine's (it lives in the database).
+
+mod request;
+
+use std::collections::BTreeMap;
+
+use invoiceflow_rules::AccountName;
+use invoiceflow_rules::script::Action;
+pub use request::{MINOR_VERSION, classify, send_invoice_url};
+
+use crate::http::{self, HttpError};
+use crate::secret::SecretString;
+use crate::{Attempted, Attempting, Connector, Delivery};
+
+/// A connected QuickBooks company, as the connector needs it.
+#[derive(Debug, Clone)]
+pub struct Company {
+    realm_id: String,
+    base: reqwest::Url,
+    access_token: SecretString,
+}
+
+impl Company {
+    /// The company `realm_id` at the API `base` (`https://quickbooks.api.intuit.com`, the
+    /// sandbox, or a test server), called with `access_token`. The API base is an operator's
+    /// setting, not a webhook target: it is not held to the private-address guard.
+    ///
+    /// # Errors
+    /// [`HttpError`] for a base that is not an http(s) URL.
+    pub fn new(realm_id: &str, base: &str, access_token: SecretString) -> Result<Self, HttpError> {
+        Ok(Self { realm_id: realm_id.to_owned(), base: http::target(base, true)?, access_token })
+    }
+}
+
+/// Sends invoices through the QuickBooks API of the configured companies.
+#[derive(Debug)]
+pub struct QuickBooks {
+    client: reqwest::Client,
+    companies: BTreeMap<AccountName, Company>,
+}
+
+impl QuickBooks {
+    /// The connector for `companies`, by name.
+    ///
+    /// # Errors
+    /// [`HttpError::Client`] when TLS cannot be set up.
+    pub fn new(companies: BTreeMap<AccountName, Company>) -> Result<Self, HttpError> {
+        Ok(Self { client: http::client(true)?, companies })
+    }
+}
+
+impl Connector for QuickBooks {
+    fn deliver<'a>(&'a self, d: &'a Delivery<'a>) -> Attempting<'a> {
+        Box::pin(async move {
+            let Action::SendInvoice { invoice, to } = &d.intent.action else {
+                return crate::wrong_action("QuickBooks", d);
+            };
+            let Some(company) = self.companies.get(&invoice.account) else {
+                return Attempted::Permanent {
+                    detail: format!(
+                        "company {} is not a connected QuickBooks company: add [quickbooks.{}] with its realm_id and access token",
+                        invoice.account, invoice.account
+                    ),
+                    disable_destination: false,
+                };
+            };
+            let url = send_invoice_url(&company.base, &company.realm_id, invoice.id.as_str(), to.as_deref());
+            let request = self
+                .client
+                .post(url)
+                .bearer_auth(company.access_token.expose())
+                .header(reqwest::header::ACCEPT, "application/json")
+                .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+                // The idempotency key, for QuickBooks' request log and for test servers.
+                .header("Request-Id", d.key);
+            match request.send().await {
+                Ok(response) => {
+                    let (status, retry_after, body) = http::answer(response).await;
+                    classify(status, &body, retry_after.as_deref())
+                }
+                Err(e) => http::unanswered(&e),
+            }
+        })
+    }
+}
