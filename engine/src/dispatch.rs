@@ -16,7 +16,7 @@ use invoiceflow_rules::workflow::config::{WorkflowConfig, WorkflowKind};
 use invoiceflow_rules::workflow::plan::qualifies;
 
 use crate::clock::Clock;
-use crate::store::{Attempt, Claimed, DisabledDestination, Store, StoreError};
+use crate::store::{Attempt, Claimed, DisabledDestination, Finished, Store, StoreError};
 
 /// What a round did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -107,11 +107,36 @@ impl Dispatcher {
                 None => due.push((c, jitter())),
             }
         }
-        let mut fates = futures_util::stream::iter(due)
+        let mut attempts = futures_util::stream::iter(due)
             .map(|(c, draw)| self.attempt(store, connector, &disabled, c, now, draw))
             .buffer_unordered(self.concurrency.max(1));
-        while let Some(fate) = fates.next().await {
-            match fate? {
+        let (mut finished, mut fates) = (Vec::new(), Vec::new());
+        while let Some(attempted) = attempts.next().await {
+            match attempted? {
+                (Some(f), fate) => {
+                    finished.push(f);
+                    fates.push(fate);
+                }
+                (None, fate) => fates.push(fate),
+            }
+        }
+        drop(attempts);
+        // One transaction records the round's attempts: a commit per delivery would bound the
+        // outbox by the disk's flushes.
+        let moved = store.finish_all(&self.node, &finished).await?;
+        let mut moved = moved.into_iter();
+        for fate in fates {
+            let fate = match fate {
+                Fate::Deferred | Fate::Lost => fate,
+                other => {
+                    if moved.next().unwrap_or(false) {
+                        other
+                    } else {
+                        Fate::Lost
+                    }
+                }
+            };
+            match fate {
                 Fate::Delivered => round.delivered += 1,
                 Fate::Retrying => round.retrying += 1,
                 Fate::Failed => round.failed += 1,
@@ -122,7 +147,8 @@ impl Dispatcher {
         Ok(round)
     }
 
-    /// One attempt at a claimed delivery, recorded.
+    /// One attempt at a claimed delivery: what to record of it (none when it was only put off),
+    /// and its fate.
     async fn attempt<S: Store, C: Connector + ?Sized>(
         &self,
         store: &S,
@@ -131,7 +157,7 @@ impl Dispatcher {
         c: Claimed,
         now: DateTime<Utc>,
         jitter: f64,
-    ) -> Result<Fate, StoreError> {
+    ) -> Result<(Option<Finished>, Fate), StoreError> {
         let attempt = c.attempts + 1;
         let destination = c.intent.action.destination();
         let outcome = match destination.and_then(|d| disabled.get(d)) {
@@ -154,7 +180,8 @@ impl Dispatcher {
         let channel = Channel::of_action(c.intent.action.kind()).unwrap_or(Channel::Webhook);
         let next = retry::next(channel, attempt, &outcome, finished_at, c.expires_at, jitter);
         if let (Attempted::Deferred { .. }, Next::RetryAt(until)) = (&outcome, &next) {
-            return Ok(if store.defer(c.seq, &self.node, *until, now).await? { Fate::Deferred } else { Fate::Lost });
+            let fate = if store.defer(c.seq, &self.node, *until, now).await? { Fate::Deferred } else { Fate::Lost };
+            return Ok((None, fate));
         }
         if let (Attempted::Permanent { detail, disable_destination: true }, Some(name)) = (&outcome, destination)
             && store.disable_destination(name, detail, now).await?
@@ -180,9 +207,7 @@ impl Dispatcher {
                 Fate::Failed
             }
         };
-        let recorded =
-            store.finish(c.seq, &self.node, &Attempt { started_at: now, finished_at, outcome }, &next).await?;
-        Ok(if recorded { fate } else { Fate::Lost })
+        Ok((Some(Finished { seq: c.seq, attempt: Attempt { started_at: now, finished_at, outcome }, next }), fate))
     }
 }
 

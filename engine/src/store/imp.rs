@@ -923,46 +923,54 @@ macro_rules! sql_store {
                 attempt: &$crate::store::Attempt,
                 next: &invoiceflow_rules::retry::Next,
             ) -> Result<bool, $crate::store::StoreError> {
+                let one = $crate::store::Finished { seq, attempt: attempt.clone(), next: next.clone() };
+                Ok(self.finish_all(node, std::slice::from_ref(&one)).await?.first().copied().unwrap_or(false))
+            }
+
+            async fn finish_all(
+                &self,
+                node: &str,
+                finished: &[$crate::store::Finished],
+            ) -> Result<Vec<bool>, $crate::store::StoreError> {
                 use invoiceflow_rules::retry::{Attempted, Next};
-                let (outcome, detail) = match &attempt.outcome {
-                    Attempted::Delivered => ("delivered", None),
-                    Attempted::Transient { detail, .. } => ("transient", Some(detail.as_str())),
-                    Attempted::Permanent { detail, .. } => ("permanent", Some(detail.as_str())),
-                    Attempted::Deferred { .. } => ("deferred", None),
-                };
-                let finished = attempt.finished_at.timestamp_micros();
-                let (status, next_at, reason) = match next {
-                    Next::Delivered => ("delivered", finished, None),
-                    Next::RetryAt(at) => ("pending", at.timestamp_micros(), detail),
-                    Next::Dead(why) => ("dead", finished, Some(why.as_str())),
-                    Next::Expired(why) => ("expired", finished, Some(why.as_str())),
-                };
+                let mut moved = Vec::with_capacity(finished.len());
                 let mut tx = self.pool.begin().await?;
-                let moved = sqlx::query($crate::store::sql::FINISH_DELIVERY.$dialect)
-                    .bind(seq)
-                    .bind(node)
-                    .bind(status)
-                    .bind(next_at)
-                    .bind(reason)
-                    .bind(finished)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected()
-                    > 0;
-                let number: i64 = sqlx::query_scalar("SELECT count(*) FROM delivery_attempts WHERE intent_seq = $1")
-                    .bind(seq)
-                    .fetch_one(&mut *tx)
-                    .await?;
-                sqlx::query($crate::store::sql::INSERT_ATTEMPT.$dialect)
-                    .bind(seq)
-                    .bind(i32::try_from(number + 1).unwrap_or(i32::MAX))
-                    .bind(node)
-                    .bind(attempt.started_at.timestamp_micros())
-                    .bind(finished)
-                    .bind(outcome)
-                    .bind(detail)
-                    .execute(&mut *tx)
-                    .await?;
+                for f in finished {
+                    let (outcome, detail) = match &f.attempt.outcome {
+                        Attempted::Delivered => ("delivered", None),
+                        Attempted::Transient { detail, .. } => ("transient", Some(detail.as_str())),
+                        Attempted::Permanent { detail, .. } => ("permanent", Some(detail.as_str())),
+                        Attempted::Deferred { .. } => ("deferred", None),
+                    };
+                    let at = f.attempt.finished_at.timestamp_micros();
+                    let (status, next_at, reason) = match &f.next {
+                        Next::Delivered => ("delivered", at, None),
+                        Next::RetryAt(when) => ("pending", when.timestamp_micros(), detail),
+                        Next::Dead(why) => ("dead", at, Some(why.as_str())),
+                        Next::Expired(why) => ("expired", at, Some(why.as_str())),
+                    };
+                    let done = sqlx::query($crate::store::sql::FINISH_DELIVERY.$dialect)
+                        .bind(f.seq)
+                        .bind(node)
+                        .bind(status)
+                        .bind(next_at)
+                        .bind(reason)
+                        .bind(at)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected()
+                        > 0;
+                    sqlx::query($crate::store::sql::INSERT_ATTEMPT.$dialect)
+                        .bind(f.seq)
+                        .bind(node)
+                        .bind(f.attempt.started_at.timestamp_micros())
+                        .bind(at)
+                        .bind(outcome)
+                        .bind(detail)
+                        .execute(&mut *tx)
+                        .await?;
+                    moved.push(done);
+                }
                 tx.commit().await?;
                 Ok(moved)
             }

@@ -395,6 +395,17 @@ pub struct Attempt {
     pub outcome: invoiceflow_rules::retry::Attempted,
 }
 
+/// An attempt made, with the delivery's next state.
+#[derive(Debug, Clone)]
+pub struct Finished {
+    /// The delivery.
+    pub seq: i64,
+    /// The attempt.
+    pub attempt: Attempt,
+    /// What becomes of the delivery.
+    pub next: invoiceflow_rules::retry::Next,
+}
+
 /// A delivery as `outbox list` shows it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StoredDelivery {
@@ -727,6 +738,14 @@ pub trait Store: Send + Sync {
         attempt: &Attempt,
         next: &invoiceflow_rules::retry::Next,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// [`Store::finish`] for several attempts of node `node`, in one transaction; returns, for
+    /// each, whether its delivery was moved.
+    fn finish_all(
+        &self,
+        node: &str,
+        finished: &[Finished],
+    ) -> impl Future<Output = Result<Vec<bool>, StoreError>> + Send;
 
     /// Deliveries, oldest first.
     fn deliveries(&self, query: &DeliveryQuery)

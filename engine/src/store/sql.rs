@@ -378,9 +378,9 @@ plain_sql!(
     lease_owner = NULL, lease_until = NULL, updated_at = $6 WHERE intent_seq = $1 AND lease_owner = $2"
 );
 plain_sql!(
-    /// One attempt of delivery `$1`.
+    /// One attempt of delivery `$1` by node `$2`, numbered after the ones recorded.
     INSERT_ATTEMPT = "INSERT INTO delivery_attempts (intent_seq, attempt, node, started_at, finished_at, outcome, detail) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7)"
+    SELECT $1, count(*) + 1, $2, $3, $4, $5, $6 FROM delivery_attempts WHERE intent_seq = $1"
 );
 plain_sql!(
     /// Deliveries of the intents filtered as [`INTENTS`] filters them (`$1`-`$6`), optionally
