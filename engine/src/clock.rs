@@ -82,6 +82,39 @@ impl Clock {
     }
 }
 
+/// The clock of a long-running command (`invoiceflow run` and its HTTP API): the system clock, or
+/// one that starts at `--now` and advances with real time, so that every reader agrees on "now".
+#[derive(Debug, Clone)]
+pub struct RunningClock {
+    /// Where it started, and when that was in real time; `None`: the system clock.
+    start: Option<(DateTime<Utc>, std::time::Instant)>,
+    companies: Companies,
+}
+
+impl RunningClock {
+    /// The system clock.
+    pub fn system(companies: Companies) -> Self {
+        Self { start: None, companies }
+    }
+
+    /// A clock at `at` now, advancing with real time from there.
+    pub fn starting_at(at: DateTime<Utc>, companies: Companies) -> Self {
+        Self { start: Some((at, std::time::Instant::now())), companies }
+    }
+
+    /// The clock as it reads now.
+    pub fn clock(&self) -> Clock {
+        let now = match self.start {
+            None => Now::system(),
+            Some((at, since)) => {
+                let elapsed = chrono::Duration::from_std(since.elapsed()).unwrap_or_else(|_| chrono::Duration::zero());
+                Now::At(at + elapsed)
+            }
+        };
+        Clock { now, companies: self.companies.clone() }
+    }
+}
+
 impl Calendar for Clock {
     fn today(&self, account: &AccountName) -> NaiveDate {
         self.today_of(account)

@@ -6,6 +6,7 @@
 //! strong types before anything opens a connection.
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use chrono_tz::Tz;
@@ -16,6 +17,21 @@ use serde::Deserialize;
 
 /// The database used when the configuration names none: a SQLite file in the current directory.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://invoiceflow.db";
+
+/// Where `invoiceflow run` serves its HTTP API unless `[server] listen` or `--listen` says otherwise:
+/// this machine only.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
+/// The environment variable the API token is read from unless `[server]` names another one or a
+/// file.
+pub const DEFAULT_TOKEN_ENV: &str = "INVOICEFLOW_API_TOKEN";
+
+/// The largest request body `POST /v1/records` accepts unless `[server] max_body` says otherwise:
+/// 10 MiB.
+pub const DEFAULT_MAX_BODY: u64 = 10 << 20;
+
+/// The bounds of `[server] max_body`: 1 KiB to 1 GiB.
+const MAX_BODY_RANGE: std::ops::RangeInclusive<u64> = 1 << 10..=1 << 30;
 
 /// How the built-in configuration is named in messages (no file given).
 const DEFAULTS: &str = "(defaults)";
@@ -79,6 +95,164 @@ pub struct ConfigFile {
     /// How email leaves (`[email]`).
     #[serde(default)]
     pub email: EmailSection,
+    /// The HTTP API of `invoiceflow run` (`[server]`).
+    #[serde(default)]
+    pub server: ServerSection,
+}
+
+/// `[server]`: the HTTP API `invoiceflow run` serves (`POST /v1/records`, `GET /healthz`,
+/// `GET /metrics`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSection {
+    /// The address to listen on, `IP:PORT`. Default `127.0.0.1:8080` (this machine only);
+    /// `invoiceflow run --listen` overrides it, `--no-server` serves nothing.
+    pub listen: Option<String>,
+    /// The environment variable holding the bearer token `POST /v1/records` requires. Default
+    /// `INVOICEFLOW_API_TOKEN`; when this key is set, the variable must be.
+    pub token_env: Option<String>,
+    /// A file holding the bearer token (its surrounding white space ignored), relative to this
+    /// file; instead of `token_env`.
+    pub token_file: Option<PathBuf>,
+    /// The largest request body accepted: bytes (`1048576`) or a size (`"10 MiB"`, `"512 KiB"`).
+    /// Default 10 MiB; from 1 KiB to 1 GiB.
+    pub max_body: Option<ByteSize>,
+    /// Refused: the token is never written in this file (see `token_env`, `token_file`).
+    pub token: Option<toml::Value>,
+}
+
+/// A size in bytes, written as a number of bytes or as a string with a unit.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum ByteSize {
+    /// Bytes.
+    Bytes(u64),
+    /// `"10 MiB"`, `"512KiB"`, `"2 MB"`, `"4096 B"`.
+    Text(String),
+}
+
+impl ByteSize {
+    /// The number of bytes.
+    ///
+    /// # Errors
+    /// A message saying which forms are accepted.
+    pub fn bytes(&self) -> Result<u64, String> {
+        let text = match self {
+            Self::Bytes(n) => return Ok(*n),
+            Self::Text(text) => text.trim(),
+        };
+        let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+        let (number, unit) = (&text[..split], text[split..].trim());
+        let scale: u64 = match unit.to_ascii_lowercase().as_str() {
+            "" | "b" => 1,
+            "kib" => 1 << 10,
+            "mib" => 1 << 20,
+            "gib" => 1 << 30,
+            "kb" => 1_000,
+            "mb" => 1_000_000,
+            "gb" => 1_000_000_000,
+            _ => {
+                return Err(format!(
+                    "{text:?} is not a size: write bytes (1048576) or a size (\"10 MiB\", \"512 KiB\")"
+                ));
+            }
+        };
+        number
+            .parse::<u64>()
+            .ok()
+            .and_then(|n| n.checked_mul(scale))
+            .ok_or_else(|| format!("{text:?} is not a size: write bytes (1048576) or a size (\"10 MiB\", \"512 KiB\")"))
+    }
+}
+
+/// A secret (the API token): never printed, neither by `{}` nor by `{:?}`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps `value`.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The value, for the one place that compares or sends it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl std::fmt::Display for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// Where the API token comes from, validated; [`TokenSource::load`] reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenSource {
+    /// An environment variable; `required` when `[server] token_env` names it (else it is the
+    /// default, and its absence leaves `POST /v1/records` refusing every request).
+    Env {
+        /// The variable.
+        var: String,
+        /// Whether the configuration names it.
+        required: bool,
+    },
+    /// A file (`[server] token_file`).
+    File(PathBuf),
+}
+
+impl TokenSource {
+    /// Reads the token: `env` looks a variable up (the process environment, in the binary).
+    /// `None` when no token is configured (the default variable is unset).
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] naming `server.token_env` or `server.token_file` when the
+    /// variable the configuration names is unset, the file cannot be read, or the token is empty.
+    pub fn load(
+        &self,
+        config_path: &Path,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Option<Secret>, ConfigError> {
+        let invalid =
+            |key: &str, reason: String| ConfigError::Invalid { path: config_path.to_owned(), key: key.into(), reason };
+        let (key, value) = match self {
+            Self::Env { var, required } => match env(var) {
+                Some(value) => ("server.token_env", value),
+                None if *required => return Err(invalid("server.token_env", format!("{var} is not set"))),
+                None => return Ok(None),
+            },
+            Self::File(path) => match std::fs::read_to_string(path) {
+                Ok(value) => ("server.token_file", value),
+                Err(e) => return Err(invalid("server.token_file", format!("cannot read {}: {e}", path.display()))),
+            },
+        };
+        let token = value.trim();
+        if token.is_empty() {
+            return Err(invalid(key, "the token is empty".into()));
+        }
+        if token.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(invalid(key, "the token holds white space or control characters".into()));
+        }
+        Ok(Some(Secret::new(token)))
+    }
+}
+
+/// `[server]`, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerConfig {
+    /// Where to listen.
+    pub listen: SocketAddr,
+    /// Where the bearer token comes from.
+    pub token: TokenSource,
+    /// The largest request body accepted, in bytes.
+    pub max_body: u64,
 }
 
 /// `[email]`: how email leaves — through an SMTP server (`host`), or into a local file (`file`)
@@ -325,6 +499,10 @@ pub struct Config {
     pub email: Option<EmailTransport>,
     /// The companies whose QuickBooks API invoiceflow may call (send-invoice), by name.
     pub quickbooks_api: BTreeMap<AccountName, QuickBooksApi>,
+    /// The HTTP API of `invoiceflow run`.
+    pub server: ServerConfig,
+    /// The configuration file (`(defaults)` without one), for messages.
+    pub path: PathBuf,
     /// The folder relative paths are read from (the configuration file's).
     pub base: PathBuf,
 }
@@ -566,6 +744,7 @@ impl Config {
             }
             workflows.insert(kind, config);
         }
+        let server = server(file.server, base, &invalid)?;
         Ok(Self {
             database_url,
             companies: Companies { defaults, configured, default_language, languages },
@@ -574,6 +753,8 @@ impl Config {
             workflows,
             email,
             quickbooks_api,
+            server,
+            path: path.to_owned(),
             base: base.to_path_buf(),
         })
     }
@@ -633,6 +814,59 @@ fn email_transport(e: EmailSection, base: &Path) -> Result<Option<EmailTransport
     })))
 }
 
+/// `[server]`, validated: an `IP:PORT`, at most one token source, a size within bounds.
+fn server(
+    section: ServerSection,
+    base: &Path,
+    invalid: &dyn Fn(String, String) -> ConfigError,
+) -> Result<ServerConfig, ConfigError> {
+    if section.token.is_some() {
+        return Err(invalid(
+            "server.token".into(),
+            "the token is never written in the configuration: set token_env (an environment variable) \
+             or token_file (a file only invoiceflow can read)"
+                .into(),
+        ));
+    }
+    let listen = section.listen.as_deref().unwrap_or(DEFAULT_LISTEN);
+    let listen = listen.parse::<SocketAddr>().map_err(|_| {
+        invalid("server.listen".into(), format!("{listen:?} is not IP:PORT (127.0.0.1:8080, 0.0.0.0:8080, [::1]:8080)"))
+    })?;
+    let token = match (section.token_env, section.token_file) {
+        (Some(_), Some(_)) => {
+            return Err(invalid("server.token_env".into(), "set `token_env` or `token_file`, not both".into()));
+        }
+        (Some(var), None) => {
+            let valid = !var.is_empty()
+                && !var.starts_with(|c: char| c.is_ascii_digit())
+                && var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !valid {
+                return Err(invalid(
+                    "server.token_env".into(),
+                    format!("{var:?} is not an environment variable name (letters, digits, _)"),
+                ));
+            }
+            TokenSource::Env { var, required: true }
+        }
+        (None, Some(file)) => TokenSource::File(base.join(file)),
+        (None, None) => TokenSource::Env { var: DEFAULT_TOKEN_ENV.into(), required: false },
+    };
+    let max_body = match &section.max_body {
+        None => DEFAULT_MAX_BODY,
+        Some(size) => {
+            let bytes = size.bytes().map_err(|reason| invalid("server.max_body".into(), reason))?;
+            if !MAX_BODY_RANGE.contains(&bytes) {
+                return Err(invalid(
+                    "server.max_body".into(),
+                    format!("{bytes} bytes is out of bounds: from 1 KiB (1024) to 1 GiB (1073741824)"),
+                ));
+            }
+            bytes
+        }
+    };
+    Ok(ServerConfig { listen, token, max_body })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -688,6 +922,57 @@ mod tests {
         assert!(e.contains("workflows.paymnt_due") && e.contains("did you mean payment_due"), "{e}");
         let e = parse("[workflows.vendor_payment]\n[[workflows.vendor_payment.stages]]\ndays = 0\nchannels = [{ type = \"slack\", destination = \"ap\" }]").unwrap_err().to_string();
         assert!(e.contains("unknown destination \"ap\""), "{e}");
+    }
+
+    #[test]
+    fn the_server_listens_on_loopback_with_a_token_from_the_environment_by_default() {
+        let c = Config::load(None).unwrap();
+        assert_eq!(c.server.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(c.server.token, TokenSource::Env { var: DEFAULT_TOKEN_ENV.into(), required: false });
+        assert_eq!(c.server.max_body, 10 << 20);
+        let none = c.server.token.load(&c.path, |_| None).unwrap();
+        assert_eq!(none, None, "no token: the records endpoint refuses, the engine still runs");
+        let token = c.server.token.load(&c.path, |v| (v == DEFAULT_TOKEN_ENV).then(|| " s3cret\n".into())).unwrap();
+        assert_eq!(token.as_ref().map(Secret::expose), Some("s3cret"));
+    }
+
+    #[test]
+    fn server_keys_are_checked_and_name_the_key() {
+        let c =
+            parse("[server]\nlisten = \"0.0.0.0:9000\"\nmax_body = \"512 KiB\"\ntoken_env = \"API_TOKEN\"").unwrap();
+        assert_eq!((c.server.listen.port(), c.server.max_body), (9000, 512 << 10));
+        let e = c.server.token.load(&c.path, |_| None).unwrap_err().to_string();
+        assert!(e.contains("server.token_env") && e.contains("API_TOKEN is not set"), "{e}");
+        assert_eq!(parse("[server]\nmax_body = 2048").unwrap().server.max_body, 2048);
+        for (text, key) in [
+            ("listen = \"localhost\"", "server.listen"),
+            ("max_body = \"10 parsecs\"", "server.max_body"),
+            ("max_body = 10", "server.max_body"),
+            ("token_env = \"A\"\ntoken_file = \"t\"", "server.token_env"),
+            ("token_env = \"NOT A NAME\"", "server.token_env"),
+            ("token = \"s3cret\"", "server.token"),
+        ] {
+            let e = parse(&format!("[server]\n{text}")).unwrap_err().to_string();
+            assert!(e.contains(key), "{text}: {e}");
+            assert!(!e.contains("s3cret"), "the token is not repeated: {e}");
+        }
+    }
+
+    #[test]
+    fn a_token_file_is_read_relative_to_the_configuration_and_never_printed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("invoiceflow.toml");
+        std::fs::write(&path, "[server]\ntoken_file = \"token\"\n").unwrap();
+        let c = Config::load(Some(&path)).unwrap();
+        let e = c.server.token.load(&c.path, |_| None).unwrap_err().to_string();
+        assert!(e.contains("server.token_file") && e.contains("cannot read"), "{e}");
+        std::fs::write(dir.path().join("token"), "  \n").unwrap();
+        let e = c.server.token.load(&c.path, |_| None).unwrap_err().to_string();
+        assert!(e.contains("empty"), "{e}");
+        std::fs::write(dir.path().join("token"), "s3cret\n").unwrap();
+        let token = c.server.token.load(&c.path, |_| None).unwrap().unwrap();
+        assert_eq!(token.expose(), "s3cret");
+        assert_eq!((format!("{token}"), format!("{token:?}")), ("***".into(), "Secret(***)".into()));
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The invoiceflow engine: the store (SQLite or PostgreSQL), ingestion of QuickBooks and canonical
-//! records, the time-dependent status refresh, and the `invoiceflow` command line.
+//! records, the time-dependent status refresh, the HTTP API of the running engine, and the
+//! `invoiceflow` command line.
 //!
 //! The flow is ingest → store → evaluate → outbox → dispatch (see `ARCHITECTURE.md`); the pure
 //! decisions live in `invoiceflow-rules`, which this crate feeds and persists.
@@ -14,5 +15,6 @@ pub mod reminders;
 pub mod rulebook;
 pub mod run;
 pub mod schedule;
+pub mod server;
 pub mod store;
 pub mod tasks;

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use invoiceflow_rules::script::check::{Checked, check_rule};
-use invoiceflow_rules::script::{Destinations, Diagnostic, HostConfig, Limits, RuleHost, RuleId};
+use invoiceflow_rules::script::{CompiledRule, Destinations, Diagnostic, HostConfig, Limits, RuleHost, RuleId};
 
 use crate::config::{Config, Destination};
 
@@ -171,7 +171,8 @@ pub enum Reloaded {
 /// compile leaves the previous version running.
 pub struct RuleSet {
     dir: PathBuf,
-    rules: std::collections::BTreeMap<String, std::sync::Arc<invoiceflow_rules::script::CompiledRule>>,
+    /// The rules running, in id order (as the engine takes them: a slice).
+    rules: Vec<CompiledRule>,
     /// Files seen, by rule id, with the hash of their text: a file is read again only when it
     /// changed, and a rejected text is reported once.
     seen: std::collections::BTreeMap<String, String>,
@@ -180,12 +181,23 @@ pub struct RuleSet {
 impl RuleSet {
     /// An empty set over `dir`; the first [`RuleSet::reload`] loads it.
     pub fn new(dir: PathBuf) -> Self {
-        Self { dir, rules: Default::default(), seen: Default::default() }
+        Self { dir, rules: Vec::new(), seen: Default::default() }
     }
 
     /// The rules running now, in id order.
-    pub fn rules(&self) -> Vec<std::sync::Arc<invoiceflow_rules::script::CompiledRule>> {
-        self.rules.values().cloned().collect()
+    pub fn rules(&self) -> &[CompiledRule] {
+        &self.rules
+    }
+
+    /// Where rule `id` is in [`Self::rules`], or would be.
+    fn position(&self, id: &str) -> Result<usize, usize> {
+        self.rules.binary_search_by(|r| r.def.id.as_str().cmp(id))
+    }
+
+    /// Checks every file again at the next [`RuleSet::reload`], even unchanged (the library
+    /// they may import changed).
+    pub fn forget_seen(&mut self) {
+        self.seen.clear();
     }
 
     /// Reads the directory again and applies what changed.
@@ -199,13 +211,14 @@ impl RuleSet {
             texts.insert(id, (read(&path)?, path));
         }
         let mut changes = Vec::new();
-        let gone: Vec<String> = self.seen.keys().filter(|id| !texts.contains_key(*id)).cloned().collect();
-        for id in gone {
-            self.seen.remove(&id);
-            if self.rules.remove(&id).is_some() {
+        let gone: Vec<String> = self.rules.iter().map(|r| r.def.id.as_str().to_owned()).collect();
+        for id in gone.into_iter().filter(|id| !texts.contains_key(id)) {
+            if let Ok(at) = self.position(&id) {
+                self.rules.remove(at);
                 changes.push(Reloaded::Removed { rule: id });
             }
         }
+        self.seen.retain(|id, _| texts.contains_key(id));
         for (id, (text, path)) in texts {
             let hash = invoiceflow_rules::script::def::content_hash(&text);
             if self.seen.get(&id) == Some(&hash) {
@@ -213,11 +226,15 @@ impl RuleSet {
             }
             self.seen.insert(id.clone(), hash);
             let checked = check_rule(host, RuleId::new(id.as_str()), &text);
-            let kept = self.rules.get(&id).map(|r| r.def.version.clone());
+            let at = self.position(&id);
+            let kept = at.ok().map(|at| self.rules[at].def.version.clone());
             match checked.rule {
                 Some(rule) => {
                     let to = rule.def.version.clone();
-                    self.rules.insert(id.clone(), std::sync::Arc::new(rule));
+                    match at {
+                        Ok(at) => self.rules[at] = rule,
+                        Err(at) => self.rules.insert(at, rule),
+                    }
                     changes.push(match kept {
                         Some(from) => Reloaded::Updated { rule: id, from, to },
                         None => Reloaded::Added { rule: id, version: to },
@@ -231,6 +248,118 @@ impl RuleSet {
             }
         }
         Ok(changes)
+    }
+}
+
+/// What the rule files and the library looked like: each file's path, size and modification
+/// time. Cheap to take (no file is read), so it is compared at every planning tick.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Fingerprint(Vec<(PathBuf, u64, Option<std::time::SystemTime>)>);
+
+impl Fingerprint {
+    fn of(paths: Vec<PathBuf>) -> Self {
+        Self(
+            paths
+                .into_iter()
+                .map(|p| {
+                    let meta = std::fs::metadata(&p).ok();
+                    let len = meta.as_ref().map_or(0, std::fs::Metadata::len);
+                    (p, len, meta.and_then(|m| m.modified().ok()))
+                })
+                .collect(),
+        )
+    }
+}
+
+/// The rules of a long-running engine: the configured directory and library, reloaded when
+/// their files change (size or modification time) or when asked ([`LiveRules::refresh`] with
+/// `force`, on SIGHUP). A rule file that no longer compiles leaves its previous version running;
+/// a library that no longer compiles leaves every rule as it was.
+pub struct LiveRules {
+    config: Config,
+    dir: PathBuf,
+    library: PathBuf,
+    host: RuleHost,
+    set: RuleSet,
+    rules: Fingerprint,
+    modules: Fingerprint,
+}
+
+/// What one [`LiveRules::refresh`] did.
+#[derive(Debug)]
+pub enum Refreshed {
+    /// The rule files, as [`RuleSet::reload`] says.
+    Rules(Vec<Reloaded>),
+    /// The library changed and compiles: every rule was checked again with it.
+    Library(Vec<Reloaded>),
+    /// The library changed and does not compile: the previous one and every rule keep running.
+    LibraryRejected(RulebookError),
+}
+
+impl LiveRules {
+    /// The rules of `config`'s rules directory, loaded; `None` when there is no rules directory
+    /// (no configuration file and no `[rules] dir`). A directory that does not exist yet holds
+    /// no rules until it does.
+    ///
+    /// # Errors
+    /// [`RulebookError`] when the directory cannot be read or the library does not compile.
+    pub fn open(config: &Config) -> Result<Option<(Self, Vec<Reloaded>)>, RulebookError> {
+        let Some((dir, library)) = &config.rules.dirs else { return Ok(None) };
+        // Taken before the files are read: an edit in between is seen at the next refresh.
+        let modules = Fingerprint::of(files(library, |n| n.ends_with(".rhai"))?);
+        let mut live = Self {
+            config: config.clone(),
+            dir: dir.clone(),
+            library: library.clone(),
+            host: host(config, library)?,
+            set: RuleSet::new(dir.clone()),
+            rules: Fingerprint::default(),
+            modules,
+        };
+        let loaded = match live.refresh(true)? {
+            Refreshed::Rules(changes) | Refreshed::Library(changes) => changes,
+            Refreshed::LibraryRejected(e) => return Err(e),
+        };
+        Ok(Some((live, loaded)))
+    }
+
+    /// The rule host the rules were compiled with.
+    pub fn host(&self) -> &RuleHost {
+        &self.host
+    }
+
+    /// The rules running now, in id order.
+    pub fn rules(&self) -> &[CompiledRule] {
+        self.set.rules()
+    }
+
+    /// Picks up what changed since the last call: nothing is read unless a file's size or
+    /// modification time changed, or `force`.
+    ///
+    /// # Errors
+    /// [`RulebookError::Read`] when the directory or a file cannot be read; nothing changes then.
+    pub fn refresh(&mut self, force: bool) -> Result<Refreshed, RulebookError> {
+        let rules = Fingerprint::of(files(&self.dir, |n| n.ends_with(".toml") && !n.ends_with(".test.toml"))?);
+        let modules = Fingerprint::of(files(&self.library, |n| n.ends_with(".rhai"))?);
+        if modules != self.modules {
+            // Reported once: the next change of the library is tried again.
+            self.modules = modules;
+            match host(&self.config, &self.library) {
+                Ok(host) => self.host = host,
+                // The rule files are left for the next refresh, with the library still running.
+                Err(e) => return Ok(Refreshed::LibraryRejected(e)),
+            }
+            self.set.forget_seen();
+            let changes = self.set.reload(&self.host)?;
+            self.rules = rules;
+            return Ok(Refreshed::Library(changes));
+        }
+        if !force && rules == self.rules {
+            return Ok(Refreshed::Rules(Vec::new()));
+        }
+        let changes = self.set.reload(&self.host)?;
+        self.rules = rules;
+        Ok(Refreshed::Rules(changes))
     }
 }
 
@@ -283,5 +412,37 @@ mod tests {
         std::fs::remove_file(&file).expect("remove");
         assert_eq!(set.reload(&host).expect("removed"), vec![Reloaded::Removed { rule: "paid".into() }]);
         assert!(set.rules().is_empty());
+    }
+
+    #[test]
+    fn live_rules_follow_the_library_and_keep_everything_when_it_breaks() {
+        let dir = tempfile::tempdir().expect("dir");
+        let config_path = dir.path().join("invoiceflow.toml");
+        std::fs::write(&config_path, "[destinations.finance]\nslack = \"file:sent.jsonl\"\n").expect("config");
+        let config = Config::load(Some(&config_path)).expect("config");
+        std::fs::create_dir_all(dir.path().join("rules/lib")).expect("dirs");
+        let module = dir.path().join("rules/lib/util.rhai");
+        std::fs::write(&module, "fn word() { \"paid\" }").expect("module");
+        let rule =
+            RULE.replace("'slack(\"finance\", \"paid\")'", "'import \"util\" as u; slack(\"finance\", u::word())'");
+        std::fs::write(dir.path().join("rules/paid.toml"), &rule).expect("rule");
+        let (mut live, loaded) = LiveRules::open(&config).expect("open").expect("a rules directory");
+        assert!(matches!(loaded.as_slice(), [Reloaded::Added { .. }]), "{loaded:?}");
+        assert!(
+            matches!(live.refresh(false).expect("refresh"), Refreshed::Rules(c) if c.is_empty()),
+            "nothing changed"
+        );
+
+        std::fs::write(&module, "fn word() { \"paid\" ").expect("break the library");
+        let Refreshed::LibraryRejected(e) = live.refresh(false).expect("refresh") else { panic!("accepted") };
+        assert!(e.to_string().contains("util.rhai:1:"), "names the file and line: {e}");
+        assert_eq!(live.rules().len(), 1, "the rule keeps running");
+
+        std::fs::write(&module, "fn word() { \"paid in full\" }").expect("fix the library");
+        let Refreshed::Library(changes) = live.refresh(false).expect("refresh") else { panic!("not the library") };
+        assert!(matches!(changes.as_slice(), [Reloaded::Updated { .. }]), "{changes:?}");
+        std::fs::remove_file(dir.path().join("rules/paid.toml")).expect("remove");
+        let Refreshed::Rules(changes) = live.refresh(false).expect("refresh") else { panic!("not the rules") };
+        assert_eq!(changes, vec![Reloaded::Removed { rule: "paid".into() }]);
     }
 }

@@ -1,4 +1,5 @@
-//! `invoiceflow import`: streams JSON from files or standard input into the store.
+//! `invoiceflow import` and `POST /v1/records`: streams JSON from files, standard input or a
+//! request body into the store.
 //!
 //! A reader thread splits and parses (CPU work) while the async side writes batches (database
 //! work), so the two overlap. Batches of [`BATCH`] records are written in transactions of at most
@@ -41,6 +42,7 @@ pub fn estimate_records(sources: &[Source]) -> u64 {
         .filter_map(|s| match s {
             Source::File(path) => std::fs::metadata(path).ok().map(|m| m.len()),
             Source::Stdin => None,
+            Source::Memory { bytes, .. } => Some(bytes.len() as u64),
         })
         .sum::<u64>()
         / TYPICAL_RECORD_BYTES
@@ -53,6 +55,13 @@ pub enum Source {
     File(PathBuf),
     /// Standard input.
     Stdin,
+    /// Bytes already in memory (a request body), parsed on the runtime's blocking pool.
+    Memory {
+        /// How it is named in messages.
+        name: String,
+        /// The JSON lines or documents.
+        bytes: Vec<u8>,
+    },
 }
 
 impl Source {
@@ -61,6 +70,7 @@ impl Source {
         match self {
             Self::File(p) => p.display().to_string(),
             Self::Stdin => "<stdin>".to_owned(),
+            Self::Memory { name, .. } => name.clone(),
         }
     }
 }
@@ -152,9 +162,10 @@ fn read_source(
     tx: mpsc::Sender<Message>,
 ) {
     let name = source.name();
-    let reader: Box<dyn BufRead> = match &source {
+    let reader: Box<dyn BufRead> = match source {
+        Source::Memory { bytes, .. } => Box::new(std::io::Cursor::new(bytes)),
         Source::Stdin => Box::new(std::io::BufReader::with_capacity(1 << 16, std::io::stdin())),
-        Source::File(path) => match std::fs::File::open(path) {
+        Source::File(path) => match std::fs::File::open(&path) {
             Ok(f) => Box::new(std::io::BufReader::with_capacity(1 << 16, f)),
             Err(error) => {
                 let _ = tx.blocking_send(Message::Failed(ImportError::Read { source_name: name, error }));
@@ -234,6 +245,13 @@ fn read_source(
     let _ = tx.blocking_send(Message::Batch { records, bytes_read: splitter.bytes_read() });
 }
 
+/// Where the reader runs: a thread of its own for a file or standard input (which may block for
+/// long), the runtime's blocking pool for bytes in memory (many small request bodies).
+enum ReaderHandle {
+    Thread(std::thread::JoinHandle<()>),
+    Pool(tokio::task::JoinHandle<()>),
+}
+
 /// Imports one source into `store`, reporting each rejection to `on_reject` as it is found.
 ///
 /// # Errors
@@ -243,16 +261,21 @@ pub async fn import<S: Store>(
     source: Source,
     opts: &ImportOptions,
     at: &Moment<'_>,
-    on_reject: &mut dyn FnMut(&Located),
+    on_reject: &mut (dyn FnMut(&Located) + Send),
 ) -> Result<Summary, ImportError> {
     let (tx, mut rx) = mpsc::channel::<Message>(4);
     let account = opts.account.clone();
     let companies = opts.companies.clone();
     let now = at.now;
-    let reader = std::thread::Builder::new()
-        .name("import-reader".into())
-        .spawn(move || read_source(source, account, companies, now, tx))
-        .map_err(|error| ImportError::Read { source_name: "reader thread".into(), error })?;
+    let reader = if matches!(source, Source::Memory { .. }) {
+        ReaderHandle::Pool(tokio::task::spawn_blocking(move || read_source(source, account, companies, now, tx)))
+    } else {
+        let thread = std::thread::Builder::new()
+            .name("import-reader".into())
+            .spawn(move || read_source(source, account, companies, now, tx))
+            .map_err(|error| ImportError::Read { source_name: "reader thread".into(), error })?;
+        ReaderHandle::Thread(thread)
+    };
     let mut summary = Summary::default();
     let mut failure = None;
     let mut open: Option<(S::Writer, std::time::Instant, usize)> = None;
@@ -283,7 +306,15 @@ pub async fn import<S: Store>(
             Message::Failed(e) => failure = Some(e),
         }
     }
-    let _ = reader.join();
+    // The channel is closed: the reader has returned or is returning.
+    match reader {
+        ReaderHandle::Thread(thread) => {
+            let _ = thread.join();
+        }
+        ReaderHandle::Pool(task) => {
+            let _ = task.await;
+        }
+    }
     if let Some((writer, _, _)) = open.take() {
         writer.commit().await?;
     }

@@ -1404,6 +1404,32 @@ macro_rules! sql_store {
                 let rows = Self::filtered($crate::store::sql::FAILURES.$dialect, q).fetch_all(&self.pool).await?;
                 rows.iter().map($crate::store::imp::failure_from_row).collect()
             }
+
+            async fn ping(&self) -> Result<(), $crate::store::StoreError> {
+                sqlx::query("SELECT 1").execute(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn gauges(
+                &self,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> Result<$crate::store::Gauges, $crate::store::StoreError> {
+                let count = |n: i64| u64::try_from(n).unwrap_or(0);
+                let by_status: Vec<(String, String, i64)> =
+                    sqlx::query_as($crate::store::sql::DELIVERY_COUNTS.$dialect).fetch_all(&self.pool).await?;
+                let (pending, oldest_due, failures, unevaluated): (i64, Option<i64>, i64, i64) =
+                    sqlx::query_as($crate::store::sql::WORK_GAUGES.$dialect)
+                        .bind(now.timestamp_micros())
+                        .fetch_one(&self.pool)
+                        .await?;
+                Ok($crate::store::Gauges {
+                    deliveries: by_status.into_iter().map(|(c, s, n)| (c, s, count(n))).collect(),
+                    pending: count(pending),
+                    oldest_due: oldest_due.map($crate::store::codec::micros_to_time),
+                    evaluation_failures: count(failures),
+                    unevaluated_changes: count(unevaluated),
+                })
+            }
         }
     };
 }

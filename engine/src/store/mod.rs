@@ -446,6 +446,22 @@ pub struct DeliveryQuery {
     pub of: IntentQuery,
 }
 
+/// The state of the work, for `/metrics`: the outbox by channel and status, what waits, what
+/// failed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Gauges {
+    /// Deliveries by `(channel, status)`, in that order.
+    pub deliveries: Vec<(String, String, u64)>,
+    /// Pending deliveries (due or waiting for a retry, held by a node or not).
+    pub pending: u64,
+    /// When the oldest due delivery that no node holds was due: how far dispatch lags.
+    pub oldest_due: Option<DateTime<Utc>>,
+    /// Failed rule evaluations stored.
+    pub evaluation_failures: u64,
+    /// Change events the change-triggered rules have not been offered yet.
+    pub unevaluated_changes: u64,
+}
+
 /// A task to make.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct NewTask {
@@ -684,6 +700,12 @@ pub trait Store: Send + Sync {
 
     /// Stored failures, oldest first, filtered like [`Store::intents`].
     fn failures(&self, query: &IntentQuery) -> impl Future<Output = Result<Vec<StoredFailure>, StoreError>> + Send;
+
+    /// Answers when the database does (a trivial query).
+    fn ping(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The state of the work at `now`, for metrics.
+    fn gauges(&self, now: DateTime<Utc>) -> impl Future<Output = Result<Gauges, StoreError>> + Send;
 
     /// Forgets cursor `name` (it stands at 0 again).
     fn reset_cursor(&self, name: &str) -> impl Future<Output = Result<(), StoreError>> + Send;

@@ -455,3 +455,15 @@ plain_sql!(
     /// The disabled destinations, by name.
     DISABLED_DESTINATIONS = "SELECT name, reason, disabled_at FROM disabled_destinations ORDER BY name"
 );
+plain_sql!(
+    /// Deliveries counted by channel and status.
+    DELIVERY_COUNTS = "SELECT channel, status, count(*) FROM deliveries GROUP BY channel, status ORDER BY channel, status"
+);
+plain_sql!(
+    /// Pending deliveries; the oldest due time at `$1` among those nobody holds; failed
+    /// evaluations; change events after the `rules` cursor.
+    WORK_GAUGES = "SELECT (SELECT count(*) FROM deliveries WHERE status = 'pending'), \
+    (SELECT min(next_at) FROM deliveries WHERE status = 'pending' AND next_at <= $1 \
+    AND (lease_until IS NULL OR lease_until < $1)), (SELECT count(*) FROM rule_failures), \
+    (SELECT count(*) FROM events WHERE seq > coalesce((SELECT seq FROM cursors WHERE name = 'rules'), 0))"
+);

@@ -7,5 +7,6 @@ mod cli;
 mod dispatch;
 mod reminders;
 mod schedule;
+mod server;
 mod store_contract;
 mod support;

@@ -10,8 +10,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use invoiceflow::store::{
     AnchorColumn, AnchorQuery, Attempt, Calendar, Claimed, DeliveryQuery, DueScan, EventQuery, FiringDecision,
-    FiringQuery, IntentQuery, InvoiceQuery, LinkChange, Moment, NewFiring, NewIntent, PgStore, RULE_DELIVERY_EXPIRY,
-    RuleFailure, SqliteStore, Store, Stored, StoredDelivery, StoredFiring, Writer,
+    FiringQuery, Gauges, IntentQuery, InvoiceQuery, LinkChange, Moment, NewFiring, NewIntent, PgStore,
+    RULE_DELIVERY_EXPIRY, RuleFailure, SqliteStore, Store, Stored, StoredDelivery, StoredFiring, Writer,
 };
 use invoiceflow_rules::parse::{Incoming, Item, ParseContext, parse_value};
 use invoiceflow_rules::retry::{Attempted, Next};
@@ -1500,6 +1500,51 @@ async fn concurrent_claims_never_share_a_delivery<S: Store>(s: &S) {
 
 // ---- the two backends --------------------------------------------------------------------------
 
+async fn gauges_count_the_outbox_by_channel_and_status_and_what_waits<S: Store>(s: &S) {
+    let t0 = at("2026-11-26T17:00:00Z");
+    s.ping().await.unwrap();
+    assert_eq!(s.gauges(t0).await.unwrap(), Gauges::default(), "an empty store");
+    apply(s, "2026-11-26", "2026-11-26T16:00:00Z", &[invoice("1", "150.00", "2026-11-26T15:00:00Z")]).await;
+    let events = u64::try_from(s.last_event_seq().await.unwrap()).unwrap();
+    assert!(events > 0);
+    assert_eq!(s.gauges(t0).await.unwrap().unevaluated_changes, events, "no rule has seen them yet");
+
+    // Three Slack deliveries due at t0 and an evaluation that failed; the cursor passes the events.
+    let through = i64::try_from(events).unwrap();
+    let batch: Vec<NewIntent> =
+        (0..3).map(|i| new_intent(&format!("k{i}"), intent("paid", &i.to_string(), through, "paid"))).collect();
+    let failure = RuleFailure {
+        rule: "fragile".to_owned(),
+        version: "2e3975beccb8".to_owned(),
+        record: key(RecordKind::Invoice, "1"),
+        cause: paid_change(through),
+        message: "division by zero".to_owned(),
+        limit: false,
+    };
+    s.save_evaluations("rules", through, &batch, &[failure], t0).await.unwrap();
+    let seqs: Vec<i64> = s.intents(&all_intents()).await.unwrap().iter().map(|i| i.seq).collect();
+    let later = at("2026-11-26T17:00:30Z");
+    let gauges = s.gauges(later).await.unwrap();
+    assert_eq!(gauges.deliveries, [("slack".to_owned(), "pending".to_owned(), 3)]);
+    assert_eq!((gauges.pending, gauges.oldest_due), (3, Some(t0)), "due 30 s ago");
+    assert_eq!((gauges.evaluation_failures, gauges.unevaluated_changes), (1, 0));
+
+    // One delivered, one held by a node: what waits unheld is the third.
+    let claimed = s.claim("node-a", later, LEASE, 2).await.unwrap();
+    assert_eq!(seqs[..2], claimed.iter().map(|c| c.seq).collect::<Vec<_>>());
+    let done = attempt("2026-11-26T17:00:30Z", "2026-11-26T17:00:31Z", Attempted::Delivered);
+    assert!(s.finish(seqs[0], "node-a", &done, &Next::Delivered).await.unwrap());
+    let gauges = s.gauges(at("2026-11-26T17:00:31Z")).await.unwrap();
+    assert_eq!(
+        gauges.deliveries,
+        [("slack".to_owned(), "delivered".to_owned(), 1), ("slack".to_owned(), "pending".to_owned(), 2)]
+    );
+    assert_eq!((gauges.pending, gauges.oldest_due), (2, Some(t0)));
+    s.claim("node-b", at("2026-11-26T17:00:31Z"), LEASE, 10).await.unwrap();
+    let gauges = s.gauges(at("2026-11-26T17:00:32Z")).await.unwrap();
+    assert_eq!((gauges.pending, gauges.oldest_due), (2, None), "everything due is held: no lag");
+}
+
 async fn sqlite() -> (tempfile::TempDir, SqliteStore) {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("contract.db").display());
@@ -1608,4 +1653,5 @@ contract!(
     a_transient_failure_waits_for_its_next_try_and_expiry_drops_it,
     dead_deliveries_can_be_retried_and_pending_ones_cancelled,
     concurrent_claims_never_share_a_delivery,
+    gauges_count_the_outbox_by_channel_and_status_and_what_waits,
 );
