@@ -26,6 +26,10 @@ pub(crate) struct RunArgs {
     /// dispatched every second.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=600))]
     plan_every: u64,
+    /// Seconds a node holds the deliveries it claims: one not finished by then (the node died)
+    /// is taken over by any node, this one after a restart included.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..=3600))]
+    lease: u32,
 }
 
 /// A small, seeded source of jitter for retry times (no need for a cryptographic one).
@@ -52,7 +56,7 @@ pub(crate) async fn run<S: Store>(args: RunArgs, env: &Env, store: &S) -> anyhow
         workflows: &env.config.workflows,
         locale: env.config.rules.locale,
         routes: &routes,
-        dispatcher: Dispatcher { node: node.clone(), lease: Duration::seconds(60), batch: 100 },
+        dispatcher: Dispatcher { node: node.clone(), lease: Duration::seconds(i64::from(args.lease)), batch: 100 },
     };
     let mut draw = jitter(u64::from(std::process::id()) ^ 0x9e37_79b9_7f4a_7c15);
     if args.once {
@@ -107,7 +111,10 @@ pub(crate) async fn run<S: Store>(args: RunArgs, env: &Env, store: &S) -> anyhow
         }
         tokio::select! {
             () = &mut stop => {
-                tracing::info!("stopping: nothing is being delivered now; leases of unfinished work run out in 60 s");
+                tracing::info!(
+                    "stopping: nothing is being delivered now; leases of unfinished work run out in {} s",
+                    args.lease
+                );
                 return Ok(ExitCode::SUCCESS);
             }
             () = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
