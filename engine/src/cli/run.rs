@@ -67,7 +67,7 @@ pub(crate) async fn run<S: Store>(args: RunArgs, env: &Env, store: &S) -> anyhow
         let already: std::collections::HashSet<i64> =
             store.deliveries(&delivered).await?.into_iter().map(|d| d.seq).collect();
         let mut tick: Tick = engine.plan(&env.clock).await?;
-        tick.dispatched = engine.dispatch(&env.clock, &mut draw).await?;
+        tick.dispatched = engine.dispatch(|| env.clock.clone(), &mut draw).await?;
         for d in store.deliveries(&delivered).await?.iter().filter(|d| !already.contains(&d.seq)) {
             let to = d.destination.clone().unwrap_or_else(|| super::actions::describe(&d.intent.action));
             out!("delivered {:<6} {:<40} ← {} on {}", d.channel, to, d.intent.rule, d.intent.record);
@@ -89,7 +89,7 @@ pub(crate) async fn run<S: Store>(args: RunArgs, env: &Env, store: &S) -> anyhow
     let mut stop = Box::pin(shutdown());
     let started = (env.clock.now.instant(), std::time::Instant::now());
     let mut next_plan = std::time::Instant::now();
-    loop {
+    let clock = || {
         let now = if env.fixed_now {
             // `--now`: the engine starts at that moment, and its clock runs from there.
             let elapsed = Duration::from_std(started.1.elapsed()).unwrap_or_else(|_| Duration::zero());
@@ -97,9 +97,11 @@ pub(crate) async fn run<S: Store>(args: RunArgs, env: &Env, store: &S) -> anyhow
         } else {
             Now::system()
         };
-        let clock = Clock { now, companies: env.config.companies.clone() };
+        Clock { now, companies: env.config.companies.clone() }
+    };
+    loop {
         if std::time::Instant::now() >= next_plan {
-            let tick = engine.plan(&clock).await.context("planning")?;
+            let tick = engine.plan(&clock()).await.context("planning")?;
             if tick != Tick::default() {
                 tracing::info!(?tick, "planned");
             }
