@@ -222,16 +222,24 @@ impl<S: Store> Engine<'_, S> {
         Ok(tick)
     }
 
-    /// Dispatches rounds until the outbox has nothing due at the clock's instant.
+    /// Dispatches rounds until the outbox has nothing due, each round at the instant `clock`
+    /// gives as it starts. (Read once for all the rounds, the instant would grow stale: a node's
+    /// leases would then run out early, while it still works, and another node would send the
+    /// same deliveries.)
     ///
     /// # Errors
     /// [`StoreError`].
-    pub async fn dispatch(&self, clock: &Clock, mut jitter: impl FnMut() -> f64) -> Result<Round, StoreError> {
-        let connectors =
-            Connectors { routes: self.routes, tasks: TaskManager { store: self.store, now: clock.now.instant() } };
+    pub async fn dispatch(
+        &self,
+        clock: impl Fn() -> Clock,
+        mut jitter: impl FnMut() -> f64,
+    ) -> Result<Round, StoreError> {
         let mut total = Round::default();
         loop {
-            let r = self.dispatcher.round(self.store, &connectors, self.workflows, clock, &mut jitter).await?;
+            let clock = clock();
+            let connectors =
+                Connectors { routes: self.routes, tasks: TaskManager { store: self.store, now: clock.now.instant() } };
+            let r = self.dispatcher.round(self.store, &connectors, self.workflows, &clock, &mut jitter).await?;
             total += r;
             if r.claimed < u64::from(self.dispatcher.batch) {
                 return Ok(total);

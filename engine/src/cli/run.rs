@@ -43,6 +43,10 @@ pub(crate) struct RunArgs {
     /// either.
     #[arg(long)]
     no_server: bool,
+    /// Seconds a node holds the deliveries it claims: one not finished by then (the node died)
+    /// is taken over by any node, this one after a restart included.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..=3600))]
+    lease: u32,
 }
 
 /// A small, seeded source of jitter for retry times (no need for a cryptographic one).
@@ -72,7 +76,12 @@ pub(crate) async fn run<S: Store + Clone + 'static>(args: RunArgs, env: &Env, st
         workflows: &env.config.workflows,
         locale: env.config.rules.locale,
         routes: &routes,
-        dispatcher: Dispatcher { node: node.clone(), lease: Duration::seconds(60), batch: 100, concurrency: 32 },
+        dispatcher: Dispatcher {
+            node: node.clone(),
+            lease: Duration::seconds(i64::from(args.lease)),
+            batch: 100,
+            concurrency: 32,
+        },
     };
     let mut draw = jitter(u64::from(std::process::id()) ^ 0x9e37_79b9_7f4a_7c15);
     let delivered =
@@ -80,7 +89,7 @@ pub(crate) async fn run<S: Store + Clone + 'static>(args: RunArgs, env: &Env, st
     let already: std::collections::HashSet<i64> =
         store.deliveries(&delivered).await?.into_iter().map(|d| d.seq).collect();
     let mut tick: Tick = engine.plan(&env.clock).await?;
-    tick.dispatched = engine.dispatch(&env.clock, &mut draw).await?;
+    tick.dispatched = engine.dispatch(|| env.clock.clone(), &mut draw).await?;
     for d in store.deliveries(&delivered).await?.iter().filter(|d| !already.contains(&d.seq)) {
         let to = d.destination.clone().unwrap_or_else(|| super::actions::describe(&d.intent.action));
         out!("delivered {:<6} {:<40} ← {} on {}", d.channel, to, d.intent.rule, d.intent.record);
@@ -132,7 +141,8 @@ async fn run_until_stopped<S: Store + Clone + 'static>(
     } else {
         Some(start_server(&args, env, store, &running, &wake, server_stopped).await?)
     };
-    let dispatcher = Dispatcher { node: node.clone(), lease: Duration::seconds(60), batch: 100, concurrency: 32 };
+    let dispatcher =
+        Dispatcher { node: node.clone(), lease: Duration::seconds(i64::from(args.lease)), batch: 100, concurrency: 32 };
     let mut draw = jitter(u64::from(std::process::id()) ^ 0x9e37_79b9_7f4a_7c15);
     tracing::info!(node = %node, "invoiceflow run: planning every {} s, dispatching every second", args.plan_every);
     let mut stop = Box::pin(shutdown());
@@ -172,7 +182,7 @@ async fn run_until_stopped<S: Store + Clone + 'static>(
             tracing::debug!(?done, "changes evaluated on a wake-up");
         }
         (woken, reread) = (false, false);
-        let round = engine.dispatch(&clock, &mut draw).await.context("dispatching")?;
+        let round = engine.dispatch(|| running.clock(), &mut draw).await.context("dispatching")?;
         if round.claimed > 0 {
             tracing::info!(?round, "dispatched");
         }
@@ -200,7 +210,7 @@ async fn run_until_stopped<S: Store + Clone + 'static>(
             () = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
         }
     }
-    tracing::info!("stopping: nothing is being delivered now; leases of unfinished work run out in 60 s");
+    tracing::info!("stopping: nothing is being delivered now; leases of unfinished work run out in {} s", args.lease);
     let _ = stop_server.send(true);
     if let Some(task) = server {
         match tokio::time::timeout(DRAIN, task).await {

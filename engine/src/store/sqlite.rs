@@ -195,6 +195,32 @@ mod tests {
         }
     }
 
+    /// Regression: with a plain join, SQLite's planner scanned every firing of the workflow
+    /// (every enrollment of the rule) and the keys for each: a reminder pass over 10,000 invoices
+    /// spent a minute there. Each key must be one index probe.
+    #[tokio::test]
+    async fn keyed_lookups_probe_the_index_once_per_key() {
+        let (_dir, store) = store().await;
+        for (sql, table) in [(crate::store::sql::DECIDED.sqlite, "f"), (crate::store::sql::ENROLLED.sqlite, "e")] {
+            use sqlx::Row as _;
+            let plan: Vec<String> = sqlx::query(sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {sql}")))
+                .bind(r#"[["invoice","acme","7"]]"#)
+                .bind("payment_due")
+                .fetch_all(&store.pool)
+                .await
+                .expect("plan")
+                .iter()
+                .map(|row| row.get("detail"))
+                .collect();
+            assert_eq!(plan.len(), 2, "{plan:?}");
+            assert!(plan[0].starts_with("SCAN k"), "the keys outside: {plan:?}");
+            assert!(
+                plan[1].starts_with(&format!("SEARCH {table} USING")) && plan[1].contains("record_id=?"),
+                "one probe per key on the whole key: {plan:?}"
+            );
+        }
+    }
+
     #[tokio::test]
     async fn small_imports_and_interrupted_bulk_imports() {
         let (_dir, store) = store().await;

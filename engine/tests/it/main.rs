@@ -4,7 +4,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "test helpers fail loudly on purpose")]
 
 mod cli;
+mod crash;
 mod dispatch;
+mod fleet;
+mod multinode;
 mod reminders;
 mod schedule;
 mod server;
