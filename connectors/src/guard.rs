@@ -46,18 +46,32 @@ pub fn refused(ip: IpAddr) -> Option<&'static str> {
     }
 }
 
-/// At most one post a second to each destination (Slack's limit for incoming webhooks), in real
-/// time. A delivery asking for its turn gets a slot reserved under its key, so that one deferred
-/// until its slot finds it still there when it comes back.
-#[derive(Debug, Default)]
+/// At most one post per interval to each destination (Slack's limit for incoming webhooks: one a
+/// second), in real time. A delivery asking for its turn gets a slot reserved under its key, so
+/// that one deferred until its slot finds it still there when it comes back.
+#[derive(Debug)]
 pub struct Pacer {
+    /// The time between two posts to one destination.
+    interval: Duration,
     /// Each destination's next free slot.
     next: HashMap<String, Instant>,
     /// Slots reserved by deliveries (by key) and not used yet.
     reserved: HashMap<String, Instant>,
 }
 
+impl Default for Pacer {
+    /// One post a second.
+    fn default() -> Self {
+        Self::new(Duration::from_secs(1))
+    }
+}
+
 impl Pacer {
+    /// A pacer leaving `interval` between two posts to one destination.
+    pub fn new(interval: Duration) -> Self {
+        Self { interval, next: HashMap::new(), reserved: HashMap::new() }
+    }
+
     /// When the delivery `key` may post to `destination`, asking at `now`: its reserved slot if it
     /// has one, else the destination's next free second, reserved for it.
     pub fn slot(&mut self, destination: &str, key: &str, now: Instant) -> Instant {
@@ -65,7 +79,7 @@ impl Pacer {
             return *at;
         }
         let at = self.next.get(destination).map_or(now, |next| (*next).max(now));
-        self.next.insert(destination.to_owned(), at + Duration::from_secs(1));
+        self.next.insert(destination.to_owned(), at + self.interval);
         // Reservations of deliveries that never came back (cancelled, expired) are forgotten
         // after an hour.
         if self.reserved.len() > 10_000 {

@@ -100,7 +100,7 @@ async fn bench(count: u64) -> Result<(), Box<dyn std::error::Error>> {
     let started = Instant::now();
     let mut total = Round::default();
     while total.delivered + total.failed + total.retrying < count {
-        let round = engine.dispatch(|| clock.clone(), || 0.5).await?;
+        let round = engine.dispatch(|| clock.clone(), || 0.5, || true).await?;
         if round.claimed == 0 {
             break;
         }

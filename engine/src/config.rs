@@ -385,6 +385,9 @@ pub struct DestinationFile {
     /// Allow a URL that reaches loopback, private or link-local addresses (a server on the same
     /// network). Default false: such targets are refused, as an SSRF guard.
     pub allow_private: Option<bool>,
+    /// Slack: at most this many posts a second. Default 1, Slack's limit for an incoming webhook;
+    /// raise it only for a Slack-compatible receiver that takes more.
+    pub per_second: Option<u32>,
 }
 
 /// Where a Slack or webhook destination posts.
@@ -408,6 +411,8 @@ pub enum Destination {
     Slack {
         /// Where it posts.
         target: Target,
+        /// At most this many posts a second.
+        per_second: u32,
     },
     /// A signed webhook.
     Webhook {
@@ -692,7 +697,14 @@ impl Config {
             let secret = SecretSource::of(d.secret_env.clone(), d.secret_file.clone(), base, "secret")
                 .map_err(|reason| invalid(key.clone(), reason))?;
             let destination = match (d.slack.clone(), d.webhook.clone(), d.email.clone()) {
-                (Some(url), None, None) => Destination::Slack { target: target(url, &format!("{key}.slack"))? },
+                (Some(url), None, None) => Destination::Slack {
+                    target: target(url, &format!("{key}.slack"))?,
+                    per_second: match d.per_second {
+                        Some(0) => return Err(invalid(format!("{key}.per_second"), "at least 1".into())),
+                        Some(n) => n,
+                        None => 1,
+                    },
+                },
                 (None, Some(url), None) => {
                     let target = target(url, &format!("{key}.webhook"))?;
                     if matches!(target, Target::Url { .. }) && secret.is_none() {
@@ -710,6 +722,9 @@ impl Config {
                 (None, None, Some(_)) => return Err(invalid(key, "`email` must list at least one address".into())),
                 _ => return Err(invalid(key, "set exactly one of `slack`, `webhook`, `email`".into())),
             };
+            if d.per_second.is_some() && !matches!(destination, Destination::Slack { .. }) {
+                return Err(invalid(format!("{key}.per_second"), "only Slack destinations are paced".into()));
+            }
             if secret.is_some() && !matches!(destination, Destination::Webhook { .. }) {
                 return Err(invalid(key, "`secret_env` and `secret_file` are for webhook destinations".into()));
             }

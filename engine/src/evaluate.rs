@@ -76,41 +76,61 @@ pub async fn changes<S: Store>(
     clock: &Clock,
     locale: Locale,
 ) -> Result<Evaluated, StoreError> {
+    let mut total = Evaluated::default();
+    loop {
+        let (page, more) = changes_page(store, host, rules, clock, locale).await?;
+        total += page;
+        if !more {
+            return Ok(total);
+        }
+    }
+}
+
+/// [`changes`] for one page of events at most (2,000), so that a running engine can deliver what
+/// a page decided before it reads the next; says whether more events were waiting.
+///
+/// # Errors
+/// [`StoreError`]; what was saved stays, and the next call goes on from there.
+pub async fn changes_page<S: Store>(
+    store: &S,
+    host: &RuleHost,
+    rules: &[CompiledRule],
+    clock: &Clock,
+    locale: Locale,
+) -> Result<(Evaluated, bool), StoreError> {
     let now = clock.now.instant();
     let active: Vec<&CompiledRule> = rules.iter().filter(|r| on_changes(r)).collect();
-    let mut total = Evaluated::default();
     if active.is_empty() {
         skip_to_latest(store, clock).await?;
-        return Ok(total);
+        return Ok((Evaluated::default(), false));
     }
-    loop {
-        let after = store.cursor(RULES_CURSOR).await?;
-        let events = store.events(&EventQuery { record: None, after_seq: Some(after), limit: PAGE }).await?;
-        let Some(last) = events.last().map(|e| e.seq) else { break };
-        let keys: Vec<RecordKey> =
-            events.iter().map(|e| e.record.clone()).collect::<HashSet<_>>().into_iter().collect();
-        let subjects: HashMap<RecordKey, Subject> = store
-            .records(&keys)
-            .await?
-            .into_iter()
-            .map(|s| {
-                let key = s.record.key().clone();
-                let deposited = s.status == "deposited";
-                let subject = subject_of(s.record, clock.today_of(&key.account), deposited);
-                (key, subject)
-            })
-            .collect();
-        let deals = if active.iter().any(|r| r.uses_deal()) {
-            deals_of(store, subjects.values(), clock).await?
-        } else {
-            HashMap::new()
-        };
-        let (intents, failures) = evaluate_page(host, &active, &events, &subjects, &deals, clock, locale);
-        total.events += events.len() as u64;
-        total.failures += failures.len() as u64;
-        total.intents += store.save_evaluations(RULES_CURSOR, last, &intents, &failures, now).await?;
-    }
-    Ok(total)
+    let after = store.cursor(RULES_CURSOR).await?;
+    let events = store.events(&EventQuery { record: None, after_seq: Some(after), limit: PAGE }).await?;
+    let Some(last) = events.last().map(|e| e.seq) else { return Ok((Evaluated::default(), false)) };
+    let keys: Vec<RecordKey> = events.iter().map(|e| e.record.clone()).collect::<HashSet<_>>().into_iter().collect();
+    let subjects: HashMap<RecordKey, Subject> = store
+        .records(&keys)
+        .await?
+        .into_iter()
+        .map(|s| {
+            let key = s.record.key().clone();
+            let deposited = s.status == "deposited";
+            let subject = subject_of(s.record, clock.today_of(&key.account), deposited);
+            (key, subject)
+        })
+        .collect();
+    let deals = if active.iter().any(|r| r.uses_deal()) {
+        deals_of(store, subjects.values(), clock).await?
+    } else {
+        HashMap::new()
+    };
+    let (intents, failures) = evaluate_page(host, &active, &events, &subjects, &deals, clock, locale);
+    let page = Evaluated {
+        events: events.len() as u64,
+        failures: failures.len() as u64,
+        intents: store.save_evaluations(RULES_CURSOR, last, &intents, &failures, now).await?,
+    };
+    Ok((page, events.len() == PAGE as usize))
 }
 
 /// Moves the cursor to the newest event without evaluating: with no rule switched on, rules added

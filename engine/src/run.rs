@@ -74,10 +74,10 @@ impl Routes {
             let url_error = |source| RoutesError::Url { name: name.clone(), source };
             let connector: Box<dyn Connector> = match d {
                 Destination::Email { .. } => continue,
-                Destination::Slack { target: Target::File(path) }
+                Destination::Slack { target: Target::File(path), .. }
                 | Destination::Webhook { target: Target::File(path), .. } => Box::new(FileSink::new(path)),
-                Destination::Slack { target: Target::Url { url, allow_private } } => {
-                    Box::new(Slack::new(name, url, *allow_private).map_err(url_error)?)
+                Destination::Slack { target: Target::Url { url, allow_private }, per_second } => {
+                    Box::new(Slack::paced(name, url, *allow_private, *per_second).map_err(url_error)?)
                 }
                 Destination::Webhook { target: Target::Url { url, allow_private }, secret } => {
                     let key = format!("destinations.{name}.secret_env");
@@ -222,10 +222,9 @@ impl<S: Store> Engine<'_, S> {
         Ok(tick)
     }
 
-    /// Dispatches rounds until the outbox has nothing due, each round at the instant `clock`
-    /// gives as it starts. (Read once for all the rounds, the instant would grow stale: a node's
-    /// leases would then run out early, while it still works, and another node would send the
-    /// same deliveries.)
+    /// Dispatches rounds until the outbox has nothing due at the clock's instant (read anew for
+    /// each round, so that leases count from when they are taken), or until `keep_going` says
+    /// stop: a round under way is finished, no new one is claimed.
     ///
     /// # Errors
     /// [`StoreError`].
@@ -233,17 +232,19 @@ impl<S: Store> Engine<'_, S> {
         &self,
         clock: impl Fn() -> Clock,
         mut jitter: impl FnMut() -> f64,
+        keep_going: impl Fn() -> bool,
     ) -> Result<Round, StoreError> {
         let mut total = Round::default();
-        loop {
+        while keep_going() {
             let clock = clock();
             let connectors =
                 Connectors { routes: self.routes, tasks: TaskManager { store: self.store, now: clock.now.instant() } };
             let r = self.dispatcher.round(self.store, &connectors, self.workflows, &clock, &mut jitter).await?;
             total += r;
             if r.claimed < u64::from(self.dispatcher.batch) {
-                return Ok(total);
+                break;
             }
         }
+        Ok(total)
     }
 }

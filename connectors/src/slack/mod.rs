@@ -26,17 +26,27 @@ pub struct Slack {
 }
 
 impl Slack {
-    /// The destination `name` posting to `url`.
+    /// The destination `name` posting to `url`, at most one post a second (Slack's limit).
     ///
     /// # Errors
     /// [`HttpError`] for a URL that is not http(s), or that names a private address without
     /// `allow_private`.
     pub fn new(name: &str, url: &str, allow_private: bool) -> Result<Self, HttpError> {
+        Self::paced(name, url, allow_private, 1)
+    }
+
+    /// [`Slack::new`] at most `per_second` posts a second (a Slack-compatible receiver that takes
+    /// more: Mattermost, a local relay).
+    ///
+    /// # Errors
+    /// As [`Slack::new`].
+    pub fn paced(name: &str, url: &str, allow_private: bool, per_second: u32) -> Result<Self, HttpError> {
+        let interval = Duration::from_secs(1) / per_second.max(1);
         Ok(Self {
             name: name.to_owned(),
             url: http::target(url, allow_private)?,
             client: http::client(allow_private)?,
-            pacer: Mutex::new(Pacer::default()),
+            pacer: Mutex::new(Pacer::new(interval)),
         })
     }
 

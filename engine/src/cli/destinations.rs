@@ -54,7 +54,7 @@ pub(crate) async fn run<S: Store>(command: DestinationsCommand, env: &Env, store
             let disabled = store.disabled_destinations().await?;
             for (name, d) in &env.config.destinations {
                 let (kind, to) = match d {
-                    Destination::Slack { target } => ("slack", shown(target)),
+                    Destination::Slack { target, .. } => ("slack", shown(target)),
                     Destination::Webhook { target, .. } => ("webhook", shown(target)),
                     Destination::Email { to } => ("email", to.join(", ")),
                 };

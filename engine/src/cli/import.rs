@@ -111,7 +111,7 @@ async fn import_all<S: Store>(
             Some(bar) => bar.suspend(|| eprintln!("rejected: {r}")),
             None => eprintln!("rejected: {r}"),
         };
-        let summary = ingest::import(store, source, &opts, &moment, &mut on_reject).await;
+        let summary = ingest::import(ingest::WriteTo::Store(store), source, &opts, &moment, &mut on_reject).await;
         if let Some(bar) = progress {
             bar.finish_and_clear();
         }

@@ -89,7 +89,7 @@ pub(crate) async fn run<S: Store + Clone + 'static>(args: RunArgs, env: &Env, st
     let already: std::collections::HashSet<i64> =
         store.deliveries(&delivered).await?.into_iter().map(|d| d.seq).collect();
     let mut tick: Tick = engine.plan(&env.clock).await?;
-    tick.dispatched = engine.dispatch(|| env.clock.clone(), &mut draw).await?;
+    tick.dispatched = engine.dispatch(|| env.clock.clone(), &mut draw, || true).await?;
     for d in store.deliveries(&delivered).await?.iter().filter(|d| !already.contains(&d.seq)) {
         let to = d.destination.clone().unwrap_or_else(|| super::actions::describe(&d.intent.action));
         out!("delivered {:<6} {:<40} ← {} on {}", d.channel, to, d.intent.rule, d.intent.record);
@@ -108,9 +108,16 @@ pub(crate) async fn run<S: Store + Clone + 'static>(args: RunArgs, env: &Env, st
     Ok(ExitCode::SUCCESS)
 }
 
-/// The engine until SIGTERM or Ctrl-C: a planning pass every `--plan-every` seconds (the rules
-/// directory re-read first), the outbox every second, and — when posted records changed
-/// something — the change-triggered rules and the outbox at once.
+/// The engine until SIGTERM or Ctrl-C, as two loops side by side sharing the store:
+///
+/// - the planner: a planning pass every `--plan-every` seconds (the rules directory re-read
+///   first) and — as soon as posted records changed something — the change-triggered rules, a
+///   page of changes at a time;
+/// - the dispatcher: the outbox, as soon as the planner decided something and every second.
+///
+/// On a stop, the planner stops, the dispatcher finishes the round under way (claiming no other)
+/// within [`FINISH`] — past that, the deliveries it still holds are released for another node —
+/// and the HTTP API lets its requests finish within [`DRAIN`].
 async fn run_until_stopped<S: Store + Clone + 'static>(
     args: RunArgs,
     env: &Env,
@@ -118,9 +125,11 @@ async fn run_until_stopped<S: Store + Clone + 'static>(
     routes: &Routes,
     node: String,
 ) -> anyhow::Result<ExitCode> {
-    // Before anything says the engine is up: SIGHUP's default action would end the process.
-    let mut hangups = Hangups::new();
-    let mut live = match LiveRules::open(&env.config)? {
+    // Before anything says the engine is up: SIGHUP's and SIGTERM's default actions would end the
+    // process.
+    let hangups = Hangups::new();
+    let shutdown = Shutdown::new();
+    let live = match LiveRules::open(&env.config)? {
         Some((live, loaded)) => {
             loaded.into_iter().for_each(log_reloaded);
             Some(live)
@@ -135,83 +144,36 @@ async fn run_until_stopped<S: Store + Clone + 'static>(
         RunningClock::system(companies)
     };
     let wake = Arc::new(Notify::new());
-    let (stop_server, server_stopped) = watch::channel(false);
-    let mut server = if args.no_server {
+    let outbox = Notify::new();
+    let (stop, stopped) = watch::channel(false);
+    let server = if args.no_server {
         None
     } else {
-        Some(start_server(&args, env, store, &running, &wake, server_stopped).await?)
+        Some(start_server(&args, env, store, &running, &wake, stopped.clone()).await?)
     };
     let dispatcher =
         Dispatcher { node: node.clone(), lease: Duration::seconds(i64::from(args.lease)), batch: 100, concurrency: 32 };
-    let mut draw = jitter(u64::from(std::process::id()) ^ 0x9e37_79b9_7f4a_7c15);
-    tracing::info!(node = %node, "invoiceflow run: planning every {} s, dispatching every second", args.plan_every);
-    let mut stop = Box::pin(shutdown());
-    let mut next_plan = std::time::Instant::now();
-    let (mut woken, mut reread) = (false, false);
-    loop {
-        let clock = running.clock();
-        let planning = std::time::Instant::now() >= next_plan;
-        if let Some(live) = live.as_mut()
-            && (planning || reread)
-        {
-            match live.refresh(reread) {
-                Ok(refreshed) => log_refreshed(refreshed),
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot read the rules directory: the rules running keep running")
-                }
-            }
-        }
-        let engine = Engine {
-            store,
-            rules: live.as_ref().map(|l| (l.host(), l.rules())),
-            workflows: &env.config.workflows,
-            locale: env.config.rules.locale,
-            routes,
-            dispatcher: dispatcher.clone(),
-        };
-        if planning {
-            let tick = engine.plan(&clock).await.context("planning")?;
-            if tick != Tick::default() {
-                tracing::info!(?tick, "planned");
-            }
-            next_plan = std::time::Instant::now() + std::time::Duration::from_secs(args.plan_every);
-        } else if woken && let Some((host, rules)) = engine.rules {
-            let done = invoiceflow::evaluate::changes(store, host, rules, &clock, engine.locale)
-                .await
-                .context("evaluating changes")?;
-            tracing::debug!(?done, "changes evaluated on a wake-up");
-        }
-        (woken, reread) = (false, false);
-        let round = engine.dispatch(|| running.clock(), &mut draw).await.context("dispatching")?;
-        if round.claimed > 0 {
-            tracing::info!(?round, "dispatched");
-        }
-        tokio::select! {
-            () = &mut stop => break,
-            // Wakes while this pass ran left one permit: the next pass serves them all.
-            () = wake.notified() => woken = true,
-            () = hangups.next() => {
-                tracing::info!("SIGHUP: reading the rules directory again");
-                reread = true;
-            }
-            ended = async {
-                match server.as_mut() {
-                    Some(task) => task.await,
-                    None => std::future::pending().await,
-                }
-            } => {
-                let why = match ended {
-                    Ok(Ok(())) => "it stopped".to_owned(),
-                    Ok(Err(e)) => e.to_string(),
-                    Err(e) => e.to_string(),
-                };
-                anyhow::bail!("the HTTP server stopped: {why}");
-            }
-            () = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
-        }
+    tracing::info!(node = %node, "invoiceflow run: planning every {} s, dispatching as work is decided", args.plan_every);
+    let signal = async {
+        shutdown.wait().await;
+        tracing::info!("stopping: no new work is claimed; the deliveries under way finish");
+        let _ = stop.send(true);
+        Ok(())
+    };
+    let planning = Planner { args: &args, env, store, routes, running: &running, wake: &wake, outbox: &outbox }.run(
+        live,
+        hangups,
+        server,
+        stopped.clone(),
+    );
+    let dispatching = dispatch_loop(env, store, routes, &running, &dispatcher, &outbox, stopped.clone());
+    let ended = tokio::try_join!(signal, planning, dispatching);
+    let _ = stop.send(true);
+    let released = store.release(&node).await.unwrap_or(0);
+    if released > 0 {
+        tracing::warn!(released, "deliveries left unfinished are released for another node");
     }
-    tracing::info!("stopping: nothing is being delivered now; leases of unfinished work run out in {} s", args.lease);
-    let _ = stop_server.send(true);
+    let server = ended?.1;
     if let Some(task) = server {
         match tokio::time::timeout(DRAIN, task).await {
             Ok(Ok(Ok(()))) => {}
@@ -221,6 +183,158 @@ async fn run_until_stopped<S: Store + Clone + 'static>(
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// How long the deliveries under way may take to finish once the engine is told to stop (an
+/// attempt times out after 15 s).
+const FINISH: std::time::Duration = std::time::Duration::from_secs(20);
+
+type ServerTask = tokio::task::JoinHandle<std::io::Result<()>>;
+
+/// What the planning loop works with.
+struct Planner<'a, S> {
+    args: &'a RunArgs,
+    env: &'a Env,
+    store: &'a S,
+    routes: &'a Routes,
+    running: &'a RunningClock,
+    wake: &'a Notify,
+    outbox: &'a Notify,
+}
+
+impl<S: Store> Planner<'_, S> {
+    /// Plans until stopped; returns the HTTP server's task, to be drained.
+    async fn run(
+        self,
+        mut live: Option<LiveRules>,
+        mut hangups: Hangups,
+        mut server: Option<ServerTask>,
+        mut stopped: watch::Receiver<bool>,
+    ) -> anyhow::Result<Option<ServerTask>> {
+        let mut next_plan = tokio::time::Instant::now();
+        let (mut woken, mut reread) = (false, false);
+        let watching = stopped.clone();
+        while !*stopped.borrow() {
+            let clock = self.running.clock();
+            let planning = tokio::time::Instant::now() >= next_plan;
+            if let Some(live) = live.as_mut()
+                && (planning || reread)
+            {
+                match live.refresh(reread) {
+                    Ok(refreshed) => log_refreshed(refreshed),
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot read the rules directory: the rules running keep running")
+                    }
+                }
+            }
+            let engine = Engine {
+                store: self.store,
+                rules: live.as_ref().map(|l| (l.host(), l.rules())),
+                workflows: &self.env.config.workflows,
+                locale: self.env.config.rules.locale,
+                routes: self.routes,
+                dispatcher: Dispatcher { node: String::new(), lease: Duration::zero(), batch: 0, concurrency: 1 },
+            };
+            let mut more = false;
+            if planning {
+                let tick = engine.plan(&clock).await.context("planning")?;
+                if tick != Tick::default() {
+                    tracing::info!(?tick, "planned");
+                }
+                if tick.decided + tick.steps > 0 {
+                    self.outbox.notify_one();
+                }
+                next_plan = tokio::time::Instant::now() + std::time::Duration::from_secs(self.args.plan_every);
+            } else if woken && let Some((host, rules)) = engine.rules {
+                let (done, rest) = invoiceflow::evaluate::changes_page(self.store, host, rules, &clock, engine.locale)
+                    .await
+                    .context("evaluating changes")?;
+                if done.intents > 0 {
+                    self.outbox.notify_one();
+                }
+                more = rest;
+            }
+            (woken, reread) = (more, false);
+            if more {
+                // More changes wait than a page: evaluate the next at once.
+                continue;
+            }
+            tokio::select! {
+                _ = stopped.wait_for(|stop| *stop) => break,
+                // Wakes while this pass ran left one permit: the next pass serves them all.
+                () = self.wake.notified() => woken = true,
+                () = hangups.next() => {
+                    tracing::info!("SIGHUP: reading the rules directory again");
+                    reread = true;
+                }
+                ended = async {
+                    match server.as_mut() {
+                        Some(task) => task.await,
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    server = None;
+                    let why = match ended {
+                        // Stopped with the engine: it drained its requests.
+                        Ok(Ok(())) if *watching.borrow() => break,
+                        Ok(Ok(())) => "it stopped".to_owned(),
+                        Ok(Err(e)) => e.to_string(),
+                        Err(e) => e.to_string(),
+                    };
+                    anyhow::bail!("the HTTP server stopped: {why}");
+                }
+                () = tokio::time::sleep_until(next_plan) => {}
+            }
+        }
+        Ok(server)
+    }
+}
+
+/// Delivers the outbox until stopped: when the planner decided something, and every second.
+async fn dispatch_loop<S: Store>(
+    env: &Env,
+    store: &S,
+    routes: &Routes,
+    running: &RunningClock,
+    dispatcher: &Dispatcher,
+    outbox: &Notify,
+    mut stopped: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let mut draw = jitter(u64::from(std::process::id()) ^ 0x9e37_79b9_7f4a_7c15);
+    let engine = Engine {
+        store,
+        rules: None,
+        workflows: &env.config.workflows,
+        locale: env.config.rules.locale,
+        routes,
+        dispatcher: dispatcher.clone(),
+    };
+    let watching = stopped.clone();
+    while !*stopped.borrow() {
+        let overdue = async {
+            let mut s = stopped.clone();
+            let _ = s.wait_for(|stop| *stop).await;
+            tokio::time::sleep(FINISH).await;
+        };
+        tokio::select! {
+            round = engine.dispatch(|| running.clock(), &mut draw, || !*watching.borrow()) => {
+                let round = round.context("dispatching")?;
+                if round.claimed > 0 {
+                    tracing::info!(?round, "dispatched");
+                }
+            }
+            () = overdue => {
+                tracing::warn!("deliveries still under way {} s after the stop are abandoned", FINISH.as_secs());
+                break;
+            }
+        }
+        tokio::select! {
+            _ = stopped.wait_for(|stop| *stop) => break,
+            () = outbox.notified() => {}
+            () = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+        }
+    }
+    Ok(())
 }
 
 /// Binds the API's address, prints it, and serves until `stopped` turns true.
@@ -322,24 +436,38 @@ impl Hangups {
     }
 }
 
-/// Resolves on SIGTERM or Ctrl-C.
-async fn shutdown() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// SIGTERM and SIGINT (Ctrl-C), listened to from the moment it is made: a stop asked while the
+/// engine starts is still graceful.
+struct Shutdown {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+    signals: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+}
+
+impl Shutdown {
+    fn new() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let signals = signal(SignalKind::terminate())
+                .and_then(|term| Ok((term, signal(SignalKind::interrupt())?)))
+                .inspect_err(|e| tracing::warn!(error = %e, "cannot listen to SIGTERM and SIGINT"))
+                .ok();
+            Self { signals }
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = term => {}
+        #[cfg(not(unix))]
+        Self {}
+    }
+
+    /// Resolves on SIGTERM or Ctrl-C.
+    async fn wait(self) {
+        #[cfg(unix)]
+        if let Some((mut term, mut int)) = self.signals {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+            return;
+        }
+        let _ = tokio::signal::ctrl_c().await;
     }
 }

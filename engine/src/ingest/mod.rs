@@ -7,6 +7,7 @@
 //! loses only the current transaction, never what was committed before. Rejections are reported
 //! with their file and line as they are found.
 
+pub mod group;
 pub mod split;
 
 use std::io::BufRead;
@@ -134,6 +135,17 @@ pub enum ImportError {
     /// The store failed; batches before this one are kept.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The shared transaction of a group of posted bodies failed: nothing of this body was kept.
+    #[error("the shared write failed: {0}")]
+    Group(String),
+}
+
+/// Where an import's batches are written.
+pub enum WriteTo<'a, S> {
+    /// In transactions of its own on the store.
+    Store(&'a S),
+    /// In the shared transactions of a [`group::GroupWriter`] (request bodies).
+    Group(&'a group::GroupWriter),
 }
 
 /// What the reader thread sends.
@@ -257,7 +269,7 @@ enum ReaderHandle {
 /// # Errors
 /// [`ImportError`] when the source cannot be read or the store fails; batches already written stay.
 pub async fn import<S: Store>(
-    store: &S,
+    into: WriteTo<'_, S>,
     source: Source,
     opts: &ImportOptions,
     at: &Moment<'_>,
@@ -282,7 +294,13 @@ pub async fn import<S: Store>(
     while let Some(message) = rx.recv().await {
         match message {
             Message::Batch { records, bytes_read } => {
-                if !records.is_empty() {
+                if !records.is_empty()
+                    && let WriteTo::Group(group) = &into
+                {
+                    summary.outcome += group.apply(records, at.now).await.map_err(ImportError::Group)?;
+                } else if !records.is_empty()
+                    && let WriteTo::Store(store) = &into
+                {
                     let (writer, since, batches) = match open.as_mut() {
                         Some(o) => o,
                         None => open.insert((store.writer().await?, std::time::Instant::now(), 0)),

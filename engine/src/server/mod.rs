@@ -57,12 +57,15 @@ pub(crate) struct ApiState<S> {
     wake: Arc<Notify>,
     import_slots: Arc<Semaphore>,
     counters: metrics::Counters,
+    writer: crate::ingest::group::GroupWriter,
 }
 
 /// The routes over `store`.
 pub fn router<S: Store + Clone + 'static>(store: S, options: ApiOptions) -> Router {
     let limit = usize::try_from(options.max_body).unwrap_or(usize::MAX);
+    let writer = crate::ingest::group::GroupWriter::spawn(store.clone(), options.companies.clone());
     let state = Arc::new(ApiState {
+        writer,
         store,
         token: options.token,
         max_body: options.max_body,

@@ -166,9 +166,10 @@ pub(crate) async fn post<S: Store + Clone + 'static>(
             rejections.push(Rejected::from(r));
         }
     };
-    let summary = ingest::import(&state.store, source, &opts, &clock.moment(), &mut on_reject)
-        .await
-        .map_err(|e| ApiError::internal("applying posted records", e))?;
+    let summary =
+        ingest::import(ingest::WriteTo::<S>::Group(&state.writer), source, &opts, &clock.moment(), &mut on_reject)
+            .await
+            .map_err(|e| ApiError::internal("applying posted records", e))?;
     if summary.outcome.events > 0 {
         // One stored permit: wakes that arrive while the engine is busy are served by its next
         // pass, together.

@@ -262,7 +262,20 @@ macro_rules! sql_store {
                 batch: Vec<invoiceflow_rules::parse::Incoming>,
                 at: &$crate::store::Moment<'_>,
             ) -> Result<$crate::store::Outcome, $crate::store::StoreError> {
-                let keys = $crate::store::plan::Existing::keys_for(&batch);
+                Ok(self.apply_groups(vec![batch], at).await?.into_iter().next().unwrap_or_default())
+            }
+
+            async fn apply_groups(
+                &mut self,
+                groups: Vec<Vec<invoiceflow_rules::parse::Incoming>>,
+                at: &$crate::store::Moment<'_>,
+            ) -> Result<Vec<$crate::store::Outcome>, $crate::store::StoreError> {
+                let mut keys: Vec<invoiceflow_rules::RecordKey> =
+                    groups.iter().flat_map(|g| $crate::store::plan::Existing::keys_for(g)).collect();
+                if groups.len() > 1 {
+                    keys.sort();
+                    keys.dedup();
+                }
                 // The batch is read before the pending plan is written: unless the plan touches
                 // what the batch reads, write it first.
                 if self.pending.as_ref().is_some_and(|p| p.affects(&keys)) {
@@ -277,11 +290,11 @@ macro_rules! sql_store {
                     }
                     Ok::<_, $crate::store::StoreError>(tx)
                 });
-                let plan = $crate::store::plan::plan_batch(existing, batch, at);
+                let (plan, outcomes) = $crate::store::plan::plan_groups(existing, groups, at);
                 let prepared = $crate::store::imp::Prepared::new(&plan, at.now, <$store>::ROWS_AS_JSON);
                 self.tx = Some(write.await.map_err(|_| $crate::store::StoreError::Interrupted)??);
                 self.pending = Some(prepared?);
-                Ok(plan.outcome)
+                Ok(outcomes)
             }
 
             async fn commit(mut self) -> Result<(), $crate::store::StoreError> {
@@ -710,7 +723,7 @@ macro_rules! sql_store {
                     .bind(record.map(|k| k.id.to_string()))
                     .bind(q.after_seq.unwrap_or(0))
                     .bind(i64::from(q.limit.max(1)))
-                    .fetch_all(&self.pool)
+                    .fetch_all(&self.reads)
                     .await?;
                 let corrupt = |reason: String| $crate::store::StoreError::Corrupt { what: "event".into(), reason };
                 let mut events = Vec::with_capacity(rows.len());
@@ -742,7 +755,7 @@ macro_rules! sql_store {
                 &self,
                 keys: &[invoiceflow_rules::RecordKey],
             ) -> Result<Vec<$crate::store::Stored>, $crate::store::StoreError> {
-                let mut conn = self.pool.acquire().await?;
+                let mut conn = self.reads.acquire().await?;
                 let existing = Self::load_existing(&mut *conn, keys).await?;
                 let mut out: Vec<$crate::store::Stored> = existing.records.into_values().collect();
                 out.sort_by(|a, b| a.record.key().cmp(b.record.key()));
@@ -752,7 +765,7 @@ macro_rules! sql_store {
             async fn cursor(&self, name: &str) -> Result<i64, $crate::store::StoreError> {
                 let seq: Option<i64> = sqlx::query_scalar($crate::store::sql::CURSOR.$dialect)
                     .bind(name)
-                    .fetch_optional(&self.pool)
+                    .fetch_optional(&self.reads)
                     .await?;
                 Ok(seq.unwrap_or(0))
             }
@@ -933,8 +946,11 @@ macro_rules! sql_store {
                 finished: &[$crate::store::Finished],
             ) -> Result<Vec<bool>, $crate::store::StoreError> {
                 use invoiceflow_rules::retry::{Attempted, Next};
-                let mut moved = Vec::with_capacity(finished.len());
-                let mut tx = self.pool.begin().await?;
+                if finished.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let mut moves = Vec::with_capacity(finished.len());
+                let mut attempts = Vec::with_capacity(finished.len());
                 for f in finished {
                     let (outcome, detail) = match &f.attempt.outcome {
                         Attempted::Delivered => ("delivered", None),
@@ -949,30 +965,29 @@ macro_rules! sql_store {
                         Next::Dead(why) => ("dead", at, Some(why.as_str())),
                         Next::Expired(why) => ("expired", at, Some(why.as_str())),
                     };
-                    let done = sqlx::query($crate::store::sql::FINISH_DELIVERY.$dialect)
-                        .bind(f.seq)
-                        .bind(node)
-                        .bind(status)
-                        .bind(next_at)
-                        .bind(reason)
-                        .bind(at)
-                        .execute(&mut *tx)
-                        .await?
-                        .rows_affected()
-                        > 0;
-                    sqlx::query($crate::store::sql::INSERT_ATTEMPT.$dialect)
-                        .bind(f.seq)
-                        .bind(node)
-                        .bind(f.attempt.started_at.timestamp_micros())
-                        .bind(at)
-                        .bind(outcome)
-                        .bind(detail)
-                        .execute(&mut *tx)
-                        .await?;
-                    moved.push(done);
+                    moves.push(serde_json::json!([f.seq, status, next_at, reason, at]));
+                    attempts.push(serde_json::json!([
+                        f.seq,
+                        f.attempt.started_at.timestamp_micros(),
+                        at,
+                        outcome,
+                        detail
+                    ]));
                 }
+                let mut tx = self.pool.begin().await?;
+                let moved: Vec<i64> = sqlx::query_scalar($crate::store::sql::FINISH_DELIVERIES.$dialect)
+                    .bind($crate::store::imp::json_rows(&moves)?)
+                    .bind(node)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                sqlx::query($crate::store::sql::INSERT_ATTEMPTS.$dialect)
+                    .bind($crate::store::imp::json_rows(&attempts)?)
+                    .bind(node)
+                    .execute(&mut *tx)
+                    .await?;
                 tx.commit().await?;
-                Ok(moved)
+                let moved: std::collections::HashSet<i64> = moved.into_iter().collect();
+                Ok(finished.iter().map(|f| moved.contains(&f.seq)).collect())
             }
 
             async fn deliveries(
@@ -1053,6 +1068,12 @@ macro_rules! sql_store {
                 Ok(done.rows_affected() > 0)
             }
 
+            async fn release(&self, node: &str) -> Result<u64, $crate::store::StoreError> {
+                let done =
+                    sqlx::query($crate::store::sql::RELEASE_LEASES.$dialect).bind(node).execute(&self.pool).await?;
+                Ok(done.rows_affected())
+            }
+
             async fn disable_destination(
                 &self,
                 name: &str,
@@ -1078,7 +1099,7 @@ macro_rules! sql_store {
                 &self,
             ) -> Result<Vec<$crate::store::DisabledDestination>, $crate::store::StoreError> {
                 let rows: Vec<(String, String, i64)> =
-                    sqlx::query_as($crate::store::sql::DISABLED_DESTINATIONS.$dialect).fetch_all(&self.pool).await?;
+                    sqlx::query_as($crate::store::sql::DISABLED_DESTINATIONS.$dialect).fetch_all(&self.reads).await?;
                 Ok(rows
                     .into_iter()
                     .map(|(name, reason, at)| $crate::store::DisabledDestination {

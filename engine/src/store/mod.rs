@@ -573,6 +573,14 @@ pub trait Writer: Send {
         at: &Moment<'_>,
     ) -> impl Future<Output = Result<Outcome, StoreError>> + Send;
 
+    /// Applies several batches inside the transaction, one after the other, as one plan (the
+    /// requests of a group commit); returns each batch's outcome.
+    fn apply_groups(
+        &mut self,
+        groups: Vec<Vec<Incoming>>,
+        at: &Moment<'_>,
+    ) -> impl Future<Output = Result<Vec<Outcome>, StoreError>> + Send;
+
     /// Commits every batch applied so far.
     fn commit(self) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
@@ -761,8 +769,8 @@ pub trait Store: Send + Sync {
         next: &invoiceflow_rules::retry::Next,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
-    /// [`Store::finish`] for several attempts of node `node`, in one transaction; returns, for
-    /// each, whether its delivery was moved.
+    /// [`Store::finish`] for attempts at distinct deliveries of node `node` (a dispatch round's),
+    /// in one transaction; returns, for each, whether its delivery was moved.
     fn finish_all(
         &self,
         node: &str,
@@ -830,6 +838,10 @@ pub trait Store: Send + Sync {
         until: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Releases the pending deliveries node `node` holds (it stops before finishing them), for any
+    /// node to claim at once; returns how many.
+    fn release(&self, node: &str) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
     /// Disables destination `name` for `reason` (kept when it is already disabled); returns
     /// whether it was enabled until now.

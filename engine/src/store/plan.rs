@@ -246,6 +246,35 @@ pub fn plan_batch(existing: Existing, batch: Vec<Incoming>, at: &Moment<'_>) -> 
     planner.finish()
 }
 
+/// [`plan_batch`] for several batches applied one after the other (the requests of a group
+/// commit): one plan for all, and each batch's own outcome.
+pub fn plan_groups(existing: Existing, groups: Vec<Vec<Incoming>>, at: &Moment<'_>) -> (Plan, Vec<Outcome>) {
+    let mut planner = Planner {
+        at,
+        current: existing.records,
+        deposited: existing.deposited,
+        touched: Vec::new(),
+        touched_set: HashSet::new(),
+        plan: Plan::default(),
+    };
+    let mut outcomes = Vec::with_capacity(groups.len());
+    for group in groups {
+        let before = planner.plan.outcome;
+        for incoming in group {
+            planner.apply(incoming);
+        }
+        let after = planner.plan.outcome;
+        outcomes.push(Outcome {
+            imported: after.imported - before.imported,
+            updated: after.updated - before.updated,
+            unchanged: after.unchanged - before.unchanged,
+            stale: after.stale - before.stale,
+            events: after.events - before.events,
+        });
+    }
+    (planner.finish(), outcomes)
+}
+
 /// Plans a refresh: re-derives the status of `rows` for "today" and records each change that time
 /// made. Its source time is the start of the local day the status changed on (the day after the
 /// due date for `overdue`), or now when the change undoes one (a clock set back with `--now`).

@@ -15,6 +15,8 @@ const WRITE_LOCK: i64 = 0x696e_7666;
 #[derive(Clone)]
 pub struct PgStore {
     pool: PgPool,
+    /// The same pool: PostgreSQL reads and writes side by side.
+    reads: PgPool,
 }
 
 impl PgStore {
@@ -37,7 +39,7 @@ impl PgStore {
             .options([("plan_cache_mode", "force_custom_plan")])
             .log_slow_statements(log::LevelFilter::Debug, std::time::Duration::from_secs(1));
         let pool = PgPoolOptions::new().max_connections(8).connect_with(options).await?;
-        Ok(Self { pool })
+        Ok(Self { reads: pool.clone(), pool })
     }
 
     async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {

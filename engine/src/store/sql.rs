@@ -376,17 +376,6 @@ dual_sql!(
     WHERE d.intent_seq IN (SELECT CAST(jsonb_array_elements_text(CAST($1 AS jsonb)) AS BIGINT)) ORDER BY d.intent_seq"
 );
 plain_sql!(
-    /// Delivery `$1`, leased by node `$2`, after an attempt: status `$3`, next try `$4`, reason
-    /// `$5`, at `$6`. Nothing when the lease was taken over meanwhile.
-    FINISH_DELIVERY = "UPDATE deliveries SET status = $3, attempts = attempts + 1, next_at = $4, reason = $5, \
-    lease_owner = NULL, lease_until = NULL, updated_at = $6 WHERE intent_seq = $1 AND lease_owner = $2"
-);
-plain_sql!(
-    /// One attempt of delivery `$1` by node `$2`, numbered after the ones recorded.
-    INSERT_ATTEMPT = "INSERT INTO delivery_attempts (intent_seq, attempt, node, started_at, finished_at, outcome, detail) \
-    SELECT $1, count(*) + 1, $2, $3, $4, $5, $6 FROM delivery_attempts WHERE intent_seq = $1"
-);
-plain_sql!(
     /// Deliveries of the intents filtered as [`INTENTS`] filters them (`$1`-`$6`), optionally
     /// in status `$7`, with their intents.
     DELIVERIES = "SELECT d.intent_seq, d.channel, d.destination, d.status, d.attempts, d.next_at, d.expires_at, \
@@ -470,4 +459,27 @@ plain_sql!(
     (SELECT min(next_at) FROM deliveries WHERE status = 'pending' AND next_at <= $1 \
     AND (lease_until IS NULL OR lease_until < $1)), (SELECT count(*) FROM rule_failures), \
     (SELECT count(*) FROM events WHERE seq > coalesce((SELECT seq FROM cursors WHERE name = 'rules'), 0))"
+);
+plain_sql!(
+    /// The pending deliveries node `$1` holds, released for any node to claim.
+    RELEASE_LEASES = "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = $1 \
+    AND status = 'pending'"
+);
+rows_sql!(
+    /// Deliveries finished by node `$2`, from `[seq, status, next_at, reason, at]` rows: moved to
+    /// their next state when the node still holds them; returns those moved.
+    FINISH_DELIVERIES = "UPDATE deliveries SET status = j.status, attempts = attempts + 1, next_at = j.next_at, \
+    reason = j.reason, lease_owner = NULL, lease_until = NULL, updated_at = j.at FROM (SELECT \
+    CAST(k.value->>0 AS BIGINT) AS seq, k.value->>1 AS status, CAST(k.value->>2 AS BIGINT) AS next_at, \
+    k.value->>3 AS reason, CAST(k.value->>4 AS BIGINT) AS at FROM "
+    ROWS " k) j WHERE deliveries.intent_seq = j.seq AND deliveries.lease_owner = $2 RETURNING deliveries.intent_seq"
+);
+rows_sql!(
+    /// Attempts of node `$2`, from `[seq, started_at, finished_at, outcome, detail]` rows, each
+    /// numbered after the ones recorded.
+    INSERT_ATTEMPTS = "INSERT INTO delivery_attempts (intent_seq, attempt, node, started_at, finished_at, outcome, detail) \
+    SELECT j.seq, (SELECT count(*) FROM delivery_attempts a WHERE a.intent_seq = j.seq) + 1, $2, j.started, j.finished, \
+    j.outcome, j.detail FROM (SELECT CAST(k.value->>0 AS BIGINT) AS seq, CAST(k.value->>1 AS BIGINT) AS started, \
+    CAST(k.value->>2 AS BIGINT) AS finished, k.value->>3 AS outcome, k.value->>4 AS detail FROM "
+    ROWS " k) j"
 );

@@ -60,6 +60,9 @@ pub const BULK_MIN_RECORDS: u64 = 100_000;
 #[derive(Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// Read-only connections for the engine's hot reads (changes, records, cursors), which WAL
+    /// lets run while the one writer writes.
+    reads: SqlitePool,
 }
 
 impl SqliteStore {
@@ -83,8 +86,14 @@ impl SqliteStore {
             .log_slow_statements(log::LevelFilter::Debug, Duration::from_secs(1));
         // One connection: SQLite has one writer anyway, and every connection keeps a page cache
         // of its own (a pool rotates through its connections, so each would grow to full size).
-        let pool = SqlitePoolOptions::new().max_connections(1).connect_with(options).await?;
-        Ok(Self { pool })
+        let pool = SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await?;
+        // Created by the writer first: a read-only connection cannot create the file. A small
+        // page cache each: they read what was just written, which the OS caches anyway.
+        let reads = SqlitePoolOptions::new()
+            .max_connections(2)
+            .min_connections(0)
+            .connect_lazy_with(options.read_only(true).pragma("cache_size", "-8192"));
+        Ok(Self { pool, reads })
     }
 
     async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {

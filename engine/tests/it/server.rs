@@ -532,9 +532,20 @@ async fn a_paid_invoice_posted_reaches_slack_at_once_and_metrics_agree_with_the_
     assert!(took < Duration::from_secs(5), "the change was acted on {took:?} after the post");
     assert_eq!(sandbox.slack_posts().len(), 1);
 
-    let outbox: Vec<Value> =
-        sandbox.invoiceflow(&["outbox", "list", "--json"]).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    let delivered_slack = outbox.iter().filter(|d| d["channel"] == "slack" && d["status"] == "delivered").count();
+    // The post reaches the sink a moment before the attempt is recorded.
+    let started = Instant::now();
+    let (outbox, delivered_slack) = loop {
+        let outbox: Vec<Value> = sandbox
+            .invoiceflow(&["outbox", "list", "--json"])
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let delivered = outbox.iter().filter(|d| d["channel"] == "slack" && d["status"] == "delivered").count();
+        if delivered == 1 || started.elapsed() > Duration::from_secs(5) {
+            break (outbox, delivered);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     assert_eq!(delivered_slack, 1, "{outbox:#?}");
     let metrics = get(&engine.base, "/metrics").await;
     let samples = samples(&metrics.body);

@@ -9,9 +9,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use invoiceflow::store::{
-    AnchorColumn, AnchorQuery, Attempt, Calendar, Claimed, DeliveryQuery, DueScan, EventQuery, FiringDecision,
-    FiringQuery, Gauges, IntentQuery, InvoiceQuery, LinkChange, Moment, NewFiring, NewIntent, PgStore,
-    RULE_DELIVERY_EXPIRY, RuleFailure, SqliteStore, Store, Stored, StoredDelivery, StoredFiring, Writer,
+    AnchorColumn, AnchorQuery, Attempt, Calendar, Claimed, DeliveryQuery, DisabledDestination, DueScan, EventQuery,
+    Finished, FiringDecision, FiringQuery, Gauges, IntentQuery, InvoiceQuery, LinkChange, Moment, NewFiring, NewIntent,
+    PgStore, RULE_DELIVERY_EXPIRY, RuleFailure, SqliteStore, Store, Stored, StoredDelivery, StoredFiring, Writer,
 };
 use invoiceflow_rules::parse::{Incoming, Item, ParseContext, parse_value};
 use invoiceflow_rules::retry::{Attempted, Next};
@@ -1498,6 +1498,263 @@ async fn concurrent_claims_never_share_a_delivery<S: Store>(s: &S) {
     assert!(s.claim("node-c", now + chrono::Duration::hours(1), LEASE, 100).await.unwrap().is_empty());
 }
 
+/// One row of the attempt log (`delivery_attempts`). No store method reads it back: the tests read
+/// it from the database itself.
+#[derive(Debug, PartialEq)]
+struct Logged {
+    attempt: i64,
+    node: String,
+    outcome: String,
+    detail: Option<String>,
+    started_at: DateTime<Utc>,
+    finished_at: DateTime<Utc>,
+}
+
+/// Attempt number `n` of `a`, by node `node`, logged as `outcome` with `detail`.
+fn logged(n: i64, node: &str, outcome: &str, detail: Option<&str>, a: &Attempt) -> Logged {
+    Logged {
+        attempt: n,
+        node: node.to_owned(),
+        outcome: outcome.to_owned(),
+        detail: detail.map(str::to_owned),
+        started_at: a.started_at,
+        finished_at: a.finished_at,
+    }
+}
+
+/// The database a test's store writes to, for reading its attempt log.
+enum AttemptLog {
+    Sqlite(sqlx::SqlitePool),
+    Postgres(sqlx::PgPool),
+}
+
+impl AttemptLog {
+    /// The attempts logged for delivery `seq`, in the order they were recorded.
+    async fn of(&self, seq: i64) -> Vec<Logged> {
+        const SQL: &str = "SELECT CAST(attempt AS BIGINT), node, outcome, detail, started_at, finished_at \
+            FROM delivery_attempts WHERE intent_seq = $1 ORDER BY seq";
+        type Row = (i64, String, String, Option<String>, i64, i64);
+        let rows: Vec<Row> = match self {
+            Self::Sqlite(pool) => sqlx::query_as(SQL).bind(seq).fetch_all(pool).await.unwrap(),
+            Self::Postgres(pool) => sqlx::query_as(SQL).bind(seq).fetch_all(pool).await.unwrap(),
+        };
+        let time = |micros| DateTime::from_timestamp_micros(micros).unwrap();
+        rows.into_iter()
+            .map(|(attempt, node, outcome, detail, started, finished)| Logged {
+                attempt,
+                node,
+                outcome,
+                detail,
+                started_at: time(started),
+                finished_at: time(finished),
+            })
+            .collect()
+    }
+
+    /// How many attempts are logged, of every delivery.
+    async fn len(&self) -> i64 {
+        const SQL: &str = "SELECT count(*) FROM delivery_attempts";
+        match self {
+            Self::Sqlite(pool) => sqlx::query_scalar(SQL).fetch_one(pool).await.unwrap(),
+            Self::Postgres(pool) => sqlx::query_scalar(SQL).fetch_one(pool).await.unwrap(),
+        }
+    }
+
+    async fn close(self) {
+        match self {
+            Self::Sqlite(pool) => pool.close().await,
+            Self::Postgres(pool) => pool.close().await,
+        }
+    }
+}
+
+/// Attempt `attempt` of delivery `seq`, and what becomes of the delivery.
+fn finished(seq: i64, attempt: &Attempt, next: Next) -> Finished {
+    Finished { seq, attempt: attempt.clone(), next }
+}
+
+async fn finish_all_records_each_attempt_and_moves_what_the_node_holds<S: Store>(s: &S, log: &AttemptLog) {
+    let t0 = at("2026-11-26T17:00:00Z");
+    let all = save_paid(s, 5, t0).await;
+    let (lost, done, waiting, dead, later) = (all[0], all[1], all[2], all[3], all[4]);
+
+    // Nothing to finish: nothing moves, nothing is logged.
+    let before = deliveries_of(s).await;
+    assert_eq!(s.finish_all("node-a", &[]).await.unwrap(), Vec::<bool>::new());
+    assert_eq!(deliveries_of(s).await, before);
+    assert_eq!(log.len().await, 0);
+
+    // A leases the first; its lease runs out and B takes it over; A then leases the other four.
+    assert_eq!(seqs(&s.claim("node-a", t0, LEASE, 1).await.unwrap()), [lost]);
+    let t1 = at("2026-11-26T17:05:01Z");
+    assert_eq!(seqs(&s.claim("node-b", t1, LEASE, 1).await.unwrap()), [lost]);
+    assert_eq!(seqs(&s.claim("node-a", t1, LEASE, 10).await.unwrap()), all[1..]);
+
+    // A finishes all five in one call, the one B holds now among them.
+    let ok = attempt("2026-11-26T17:05:01Z", "2026-11-26T17:05:02Z", Attempted::Delivered);
+    let late = attempt("2026-11-26T17:00:00Z", "2026-11-26T17:05:03Z", Attempted::Delivered);
+    let unavailable = attempt("2026-11-26T17:05:01Z", "2026-11-26T17:05:04Z", transient("503 Service Unavailable"));
+    let gone = Attempted::Permanent { detail: "404 channel_not_found".to_owned(), disable_destination: false };
+    let gone = attempt("2026-11-26T17:05:01Z", "2026-11-26T17:05:05Z", gone);
+    let timeout = attempt("2026-11-26T17:05:01Z", "2026-11-26T17:05:31Z", transient("timeout"));
+    let (retry_at, retry_later) = (at("2026-11-26T17:10:00Z"), at("2026-11-26T18:00:00Z"));
+    let why = "404 channel_not_found (permanent)";
+    let round = [
+        finished(done, &ok, Next::Delivered),
+        finished(lost, &late, Next::Delivered),
+        finished(waiting, &unavailable, Next::RetryAt(retry_at)),
+        finished(dead, &gone, Next::Dead(why.to_owned())),
+        finished(later, &timeout, Next::RetryAt(retry_later)),
+    ];
+    assert_eq!(s.finish_all("node-a", &round).await.unwrap(), [true, false, true, true, true]);
+    assert_eq!(state(s, done).await, ended("delivered", 1, None));
+    assert_eq!(state(s, waiting).await, pending(1, retry_at, Some("503 Service Unavailable"), None));
+    assert_eq!(state(s, dead).await, ended("dead", 1, Some(why)));
+    assert_eq!(state(s, later).await, pending(1, retry_later, Some("timeout"), None));
+    assert_eq!(delivery(s, done).await.updated_at, ok.finished_at, "moved when its attempt ended");
+
+    // A's late attempt is logged, by A, but the delivery is left to B, who finishes it.
+    assert_eq!(state(s, lost).await, pending(0, t0, None, Some("node-b")));
+    assert_eq!(log.of(lost).await, [logged(1, "node-a", "delivered", None, &late)]);
+    let by_b = attempt("2026-11-26T17:05:01Z", "2026-11-26T17:05:06Z", Attempted::Delivered);
+    assert_eq!(s.finish_all("node-b", &[finished(lost, &by_b, Next::Delivered)]).await.unwrap(), [true]);
+    assert_eq!(state(s, lost).await, ended("delivered", 1, None), "the attempt that moved it is the one counted");
+    assert_eq!(
+        log.of(lost).await,
+        [logged(1, "node-a", "delivered", None, &late), logged(2, "node-b", "delivered", None, &by_b)],
+        "the log numbers every attempt recorded"
+    );
+
+    // Each delivery's attempts are numbered from 1, whatever else the call finished.
+    assert_eq!(log.of(done).await, [logged(1, "node-a", "delivered", None, &ok)]);
+    assert_eq!(log.of(dead).await, [logged(1, "node-a", "permanent", Some("404 channel_not_found"), &gone)]);
+    assert_eq!(log.of(later).await, [logged(1, "node-a", "transient", Some("timeout"), &timeout)]);
+
+    // The retried one, due again, is claimed and finished in a second round: its attempt 2.
+    assert!(s.claim("node-b", at("2026-11-26T17:09:59Z"), LEASE, 10).await.unwrap().is_empty());
+    let t2 = at("2026-11-26T17:10:00Z");
+    let again = s.claim("node-b", t2, LEASE, 10).await.unwrap();
+    assert_eq!(seqs(&again), [waiting]);
+    assert_eq!(again[0].attempts, 1);
+    let second = attempt("2026-11-26T17:10:00Z", "2026-11-26T17:10:01Z", Attempted::Delivered);
+    let round = [finished(waiting, &second, Next::Delivered), finished(done, &second, Next::Delivered)];
+    assert_eq!(s.finish_all("node-b", &round).await.unwrap(), [true, false], "B never held the delivered one");
+    assert_eq!(log.of(done).await.len(), 2, "its attempt is logged all the same");
+    assert_eq!(state(s, waiting).await, ended("delivered", 2, None));
+    assert_eq!(state(s, done).await, ended("delivered", 1, None));
+    assert_eq!(
+        log.of(waiting).await,
+        [
+            logged(1, "node-a", "transient", Some("503 Service Unavailable"), &unavailable),
+            logged(2, "node-b", "delivered", None, &second),
+        ]
+    );
+    assert_eq!(log.len().await, 8);
+
+    // Nothing to finish, again: nothing changes.
+    let before = deliveries_of(s).await;
+    assert_eq!(s.finish_all("node-b", &[]).await.unwrap(), Vec::<bool>::new());
+    assert_eq!(deliveries_of(s).await, before);
+    assert_eq!(log.len().await, 8);
+}
+
+async fn a_deferred_delivery_waits_without_an_attempt_and_only_its_holder_defers_it<S: Store>(s: &S, log: &AttemptLog) {
+    let t0 = at("2026-11-26T17:00:00Z");
+    let all = save_paid(s, 3, t0).await;
+    let (seq, held, other) = (all[0], all[1], all[2]);
+    assert_eq!(seqs(&s.claim("node-a", t0, LEASE, 10).await.unwrap()), all);
+
+    // A first attempt fails; B takes it at its next try, with the third.
+    let error = "503 Service Unavailable";
+    let t1 = at("2026-11-26T17:01:00Z");
+    let failed = attempt("2026-11-26T17:00:00Z", "2026-11-26T17:00:02Z", transient(error));
+    assert!(s.finish(seq, "node-a", &failed, &Next::RetryAt(t1)).await.unwrap());
+    assert!(s.finish(other, "node-a", &failed, &Next::RetryAt(t1)).await.unwrap());
+    assert_eq!(seqs(&s.claim("node-b", t1, LEASE, 10).await.unwrap()), [seq, other]);
+
+    // B puts it off (the peer's pace): not an attempt, the lease let go, due at `until`.
+    let until = at("2026-11-26T17:03:00Z");
+    let now = at("2026-11-26T17:01:00.5Z");
+    assert!(s.defer(seq, "node-b", until, now).await.unwrap());
+    assert_eq!(state(s, seq).await, pending(1, until, Some(error), None));
+    assert_eq!(delivery(s, seq).await.updated_at, now);
+    assert_eq!(log.of(seq).await, [logged(1, "node-a", "transient", Some(error), &failed)]);
+    // Only that delivery: B's other one and A's are as they were.
+    assert_eq!(state(s, other).await, pending(1, t1, Some(error), Some("node-b")));
+    assert_eq!(state(s, held).await, pending(0, t0, None, Some("node-a")));
+
+    // Not claimed before `until`, whoever asks; at `until`, with its one attempt.
+    assert!(s.claim("node-c", at("2026-11-26T17:02:59Z"), LEASE, 10).await.unwrap().is_empty());
+    assert!(s.claim("node-b", at("2026-11-26T17:02:59.999999Z"), LEASE, 10).await.unwrap().is_empty());
+    let again = s.claim("node-c", until, LEASE, 10).await.unwrap();
+    assert_eq!(seqs(&again), [seq]);
+    assert_eq!(again[0].attempts, 1, "the deferral counted no attempt");
+    assert_eq!(state(s, seq).await, pending(1, until, Some(error), Some("node-c")));
+
+    // A node that does not hold it cannot defer it: not the one that did (B), nor another (A),
+    // nor anyone for a delivery that does not exist.
+    let unchanged = delivery(s, seq).await;
+    let far = at("2026-11-27T12:00:00Z");
+    assert!(!s.defer(seq, "node-b", far, until).await.unwrap(), "B let it go");
+    assert!(!s.defer(seq, "node-a", far, until).await.unwrap(), "A never held it this time");
+    assert!(!s.defer(all[2] + 1000, "node-c", far, until).await.unwrap(), "no such delivery");
+    assert_eq!(delivery(s, seq).await, unchanged);
+    assert_eq!(state(s, held).await, pending(0, t0, None, Some("node-a")));
+
+    // C delivers it: its second attempt, counted and logged as the second.
+    let ok = attempt("2026-11-26T17:03:00Z", "2026-11-26T17:03:01Z", Attempted::Delivered);
+    assert!(s.finish(seq, "node-c", &ok, &Next::Delivered).await.unwrap());
+    assert_eq!(state(s, seq).await, ended("delivered", 2, None));
+    assert_eq!(
+        log.of(seq).await,
+        [logged(1, "node-a", "transient", Some(error), &failed), logged(2, "node-c", "delivered", None, &ok)]
+    );
+
+    // A delivered one is not deferred, not even by its last holder.
+    assert!(!s.defer(seq, "node-c", far, at("2026-11-26T17:04:00Z")).await.unwrap());
+    assert_eq!(state(s, seq).await, ended("delivered", 2, None));
+
+    // Nor a cancelled one, though it was held when cancelled.
+    assert!(s.cancel_delivery(other, "paid meanwhile", at("2026-11-26T17:04:00Z")).await.unwrap());
+    assert!(!s.defer(other, "node-b", far, at("2026-11-26T17:04:01Z")).await.unwrap());
+    assert_eq!(state(s, other).await, ended("cancelled", 1, Some("paid meanwhile")));
+    assert_eq!(log.len().await, 3, "two failed attempts and one delivered: no deferral is logged");
+}
+
+async fn a_destination_is_disabled_once_until_enabled<S: Store>(s: &S) {
+    let disabled = |name: &str, reason: &str, at: DateTime<Utc>| DisabledDestination {
+        name: name.to_owned(),
+        reason: reason.to_owned(),
+        disabled_at: at,
+    };
+    assert!(s.disabled_destinations().await.unwrap().is_empty());
+
+    // The first disable counts, with its reason and time (to the microsecond); a second one keeps them.
+    let (t1, t2) = (at("2026-11-26T17:00:00.123456Z"), at("2026-11-26T18:00:00Z"));
+    assert!(s.disable_destination("finance", "404 channel_not_found", t1).await.unwrap());
+    assert!(!s.disable_destination("finance", "410 channel_is_archived", t2).await.unwrap());
+    assert!(s.disable_destination("crm", "410 Gone", t2).await.unwrap());
+    let both = [disabled("crm", "410 Gone", t2), disabled("finance", "404 channel_not_found", t1)];
+    assert_eq!(s.disabled_destinations().await.unwrap(), both, "by name, each with its first reason");
+
+    // Enabled: no longer listed; enabling again, or one never disabled, changes nothing.
+    assert!(s.enable_destination("finance").await.unwrap());
+    assert!(!s.enable_destination("finance").await.unwrap());
+    assert!(!s.enable_destination("alerts").await.unwrap());
+    assert_eq!(s.disabled_destinations().await.unwrap(), [disabled("crm", "410 Gone", t2)]);
+
+    // Disabled again after that: a first time again, with the new reason.
+    let t3 = at("2026-11-27T09:00:00Z");
+    assert!(s.disable_destination("finance", "410 channel_is_archived", t3).await.unwrap());
+    assert_eq!(
+        s.disabled_destinations().await.unwrap(),
+        [disabled("crm", "410 Gone", t2), disabled("finance", "410 channel_is_archived", t3)]
+    );
+    assert!(s.enable_destination("crm").await.unwrap());
+    assert!(s.enable_destination("finance").await.unwrap());
+    assert!(s.disabled_destinations().await.unwrap().is_empty());
+}
+
 // ---- the two backends --------------------------------------------------------------------------
 
 async fn gauges_count_the_outbox_by_channel_and_status_and_what_waits<S: Store>(s: &S) {
@@ -1545,18 +1802,28 @@ async fn gauges_count_the_outbox_by_channel_and_status_and_what_waits<S: Store>(
     assert_eq!((gauges.pending, gauges.oldest_due), (2, None), "everything due is held: no lag");
 }
 
+fn sqlite_url(dir: &tempfile::TempDir) -> String {
+    format!("sqlite://{}", dir.path().join("contract.db").display())
+}
+
 async fn sqlite() -> (tempfile::TempDir, SqliteStore) {
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("contract.db").display());
-    let store = SqliteStore::connect(&url).await.unwrap();
+    let store = SqliteStore::connect(&sqlite_url(&dir)).await.unwrap();
     store.migrate().await.unwrap();
     (dir, store)
+}
+
+/// The attempt log of the store [`sqlite`] made in `dir`.
+async fn sqlite_log(dir: &tempfile::TempDir) -> AttemptLog {
+    let options = sqlx::sqlite::SqliteConnectOptions::from_str(&sqlite_url(dir)).unwrap();
+    AttemptLog::Sqlite(sqlx::sqlite::SqlitePoolOptions::new().max_connections(1).connect_with(options).await.unwrap())
 }
 
 struct Pg {
     store: PgStore,
     admin: PgStore,
     schema: String,
+    options: sqlx::postgres::PgConnectOptions,
 }
 
 async fn postgres(test: &str) -> Option<Pg> {
@@ -1569,12 +1836,19 @@ async fn postgres(test: &str) -> Option<Pg> {
     let options = sqlx::postgres::PgConnectOptions::from_str(&url).unwrap();
     let admin = PgStore::connect_with(options.clone()).await.unwrap();
     admin.execute_admin(&format!("CREATE SCHEMA \"{schema}\"")).await;
-    let store = PgStore::connect_with(options.options([("search_path", schema.as_str())])).await.unwrap();
+    let options = options.options([("search_path", schema.as_str())]);
+    let store = PgStore::connect_with(options.clone()).await.unwrap();
     store.migrate().await.unwrap();
-    Some(Pg { store, admin, schema })
+    Some(Pg { store, admin, schema, options })
 }
 
 impl Pg {
+    /// The attempt log of its store.
+    async fn log(&self) -> AttemptLog {
+        let pool = sqlx::postgres::PgPoolOptions::new().max_connections(1).connect_with(self.options.clone());
+        AttemptLog::Postgres(pool.await.unwrap())
+    }
+
     async fn drop(self) {
         self.store.close().await;
         self.admin.execute_admin(&format!("DROP SCHEMA \"{}\" CASCADE", self.schema)).await;
@@ -1592,14 +1866,25 @@ impl Admin for PgStore {
     }
 }
 
+/// Runs each behaviour on both backends: those of the first list with the store, those of the
+/// second with the store and its attempt log.
 macro_rules! contract {
-    ($($name:ident),* $(,)?) => {
+    ($($name:ident),* $(,)?; $($logged:ident),* $(,)?) => {
         mod sqlite {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
                     let (_dir, store) = super::sqlite().await;
                     super::$name(&store).await;
+                }
+            )*
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $logged() {
+                    let (dir, store) = super::sqlite().await;
+                    let log = super::sqlite_log(&dir).await;
+                    super::$logged(&store, &log).await;
+                    log.close().await;
                 }
             )*
         }
@@ -1610,6 +1895,16 @@ macro_rules! contract {
                 async fn $name() {
                     let Some(pg) = super::postgres(stringify!($name)).await else { return };
                     super::$name(&pg.store).await;
+                    pg.drop().await;
+                }
+            )*
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $logged() {
+                    let Some(pg) = super::postgres(stringify!($logged)).await else { return };
+                    let log = pg.log().await;
+                    super::$logged(&pg.store, &log).await;
+                    log.close().await;
                     pg.drop().await;
                 }
             )*
@@ -1654,4 +1949,8 @@ contract!(
     dead_deliveries_can_be_retried_and_pending_ones_cancelled,
     concurrent_claims_never_share_a_delivery,
     gauges_count_the_outbox_by_channel_and_status_and_what_waits,
+    a_destination_is_disabled_once_until_enabled;
+    // With the attempt log, which no store method reads.
+    finish_all_records_each_attempt_and_moves_what_the_node_holds,
+    a_deferred_delivery_waits_without_an_attempt_and_only_its_holder_defers_it,
 );
