@@ -181,7 +181,8 @@ async fn bench(changes: usize) -> Result<(), Box<dyn std::error::Error>> {
         cpu(format!("/proc/{}/stat", child.id())),
         cpu("/proc/self/stat".into())
     );
-    let _ = child.kill();
+    // SIGTERM: a graceful stop (and a profiler wrapping the engine writes its report).
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
     let _ = child.wait();
     Ok(())
 }

@@ -2,7 +2,9 @@
 //! local files, the HTTP API listening), a few seconds after it started and with nothing to do;
 //! prints its resident memory.
 //!
-//! Run: `cargo bench -p invoiceflow --bench idle`. Target: ≤ 30 MB.
+//! Run: `cargo bench -p invoiceflow --bench idle` (the release build), or the build to deploy:
+//! `cargo build --profile dist -p invoiceflow && BENCH_BIN=target/dist/invoiceflow cargo bench -p
+//! invoiceflow --bench idle`. Target: ≤ 30 MB.
 
 mod common;
 
@@ -31,7 +33,9 @@ fn idle() -> Result<(), Box<dyn std::error::Error>> {
     let config = config.to_string_lossy().into_owned();
     let data = examples.join("data").to_string_lossy().into_owned();
     common::run(&["--config", &config, "import", &data], common::Out::Capture)?;
-    let mut child = Command::new(common::BIN)
+    let bin = std::env::var("BENCH_BIN").unwrap_or_else(|_| common::BIN.to_owned());
+    let bin = std::fs::canonicalize(&bin)?;
+    let mut child = Command::new(&bin)
         .args(["--config", &config, "run", "--listen", "127.0.0.1:0"])
         .current_dir(dir.path())
         .env("INVOICEFLOW_API_TOKEN", "bench-token")
@@ -46,7 +50,8 @@ fn idle() -> Result<(), Box<dyn std::error::Error>> {
     let field =
         |name: &str| status.lines().find_map(|l| l.strip_prefix(name)).map(|v| v.trim().to_owned()).unwrap_or_default();
     println!(
-        "invoiceflow run, idle 5 s after start (example configuration, HTTP API on): RSS {}, peak {} (target ≤ 30 MB)",
+        "{}: invoiceflow run, idle 5 s after start (example configuration, HTTP API on): RSS {}, peak {} (target ≤ 30 MB)",
+        bin.display(),
         field("VmRSS:"),
         field("VmHWM:")
     );

@@ -94,7 +94,13 @@ async fn bench(count: u64) -> Result<(), Box<dyn std::error::Error>> {
         workflows: &config.workflows,
         locale: config.rules.locale,
         routes: &routes,
-        dispatcher: Dispatcher { node: "bench".into(), lease: Duration::seconds(60), batch: 100, concurrency: 32 },
+        dispatcher: Dispatcher {
+            node: "bench".into(),
+            lease: Duration::seconds(60),
+            batch: 100,
+            concurrency: 32,
+            alerts: None,
+        },
     };
     let clock = Clock { now: Now::At(now), companies: config.companies.clone() };
     let started = Instant::now();

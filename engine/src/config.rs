@@ -95,6 +95,9 @@ pub struct ConfigFile {
     /// How email leaves (`[email]`).
     #[serde(default)]
     pub email: EmailSection,
+    /// Where the engine says that something failed for good (`[alerts]`).
+    #[serde(default)]
+    pub alerts: AlertsSection,
     /// The HTTP API of `invoiceflow run` (`[server]`).
     #[serde(default)]
     pub server: ServerSection,
@@ -353,6 +356,15 @@ pub struct SmtpConfig {
     pub timeout_seconds: u64,
 }
 
+/// `[alerts]`: where the engine tells an admin that a delivery failed for good (dead-lettered) or
+/// that a peer's answer disabled a destination. Without it, both are logged as errors only.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertsSection {
+    /// A destination's name (`[destinations.NAME]`: Slack, webhook or email addresses).
+    pub destination: Option<String>,
+}
+
 /// `[rules]`: the rules directory.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -502,6 +514,8 @@ pub struct Config {
     pub workflows: BTreeMap<WorkflowKind, WorkflowConfig>,
     /// How email leaves; none without `[email]`.
     pub email: Option<EmailTransport>,
+    /// The destination alerts go to (`[alerts] destination`).
+    pub alerts: Option<String>,
     /// The companies whose QuickBooks API invoiceflow may call (send-invoice), by name.
     pub quickbooks_api: BTreeMap<AccountName, QuickBooksApi>,
     /// The HTTP API of `invoiceflow run`.
@@ -731,6 +745,14 @@ impl Config {
             destinations.insert(name, destination);
         }
         let email = email_transport(file.email, base).map_err(|(k, reason)| invalid(format!("email.{k}"), reason))?;
+        if let Some(name) = &file.alerts.destination
+            && !destinations.contains_key(name)
+        {
+            return Err(invalid(
+                "alerts.destination".into(),
+                format!("unknown destination {name:?}: configure it under [destinations.{name}]"),
+            ));
+        }
         let mut workflows: BTreeMap<WorkflowKind, WorkflowConfig> =
             WorkflowKind::ALL.into_iter().map(|k| (k, k.defaults())).collect();
         for (name, overrides) in file.workflows {
@@ -767,6 +789,7 @@ impl Config {
             destinations,
             workflows,
             email,
+            alerts: file.alerts.destination,
             quickbooks_api,
             server,
             path: path.to_owned(),

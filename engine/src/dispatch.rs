@@ -16,7 +16,9 @@ use invoiceflow_rules::workflow::config::{WorkflowConfig, WorkflowKind};
 use invoiceflow_rules::workflow::plan::qualifies;
 
 use crate::clock::Clock;
-use crate::store::{Attempt, Claimed, DisabledDestination, Finished, Store, StoreError};
+use invoiceflow_rules::script::{Action, Cause, Intent};
+
+use crate::store::{Attempt, Claimed, DisabledDestination, Finished, NewIntent, Store, StoreError};
 
 /// What a round did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -33,6 +35,8 @@ pub struct Round {
     pub cancelled: u64,
     /// Not attempted yet: put off to their turn at a peer's pace.
     pub deferred: u64,
+    /// Alerts put in the outbox (deliveries dead, destinations disabled).
+    pub alerted: u64,
 }
 
 impl std::ops::AddAssign for Round {
@@ -43,6 +47,7 @@ impl std::ops::AddAssign for Round {
         self.failed += o.failed;
         self.cancelled += o.cancelled;
         self.deferred += o.deferred;
+        self.alerted += o.alerted;
     }
 }
 
@@ -57,7 +62,64 @@ pub struct Dispatcher {
     pub batch: u32,
     /// Attempts under way at once in a round.
     pub concurrency: usize,
+    /// Where alerts go (a delivery dead, a destination disabled); none: logged only.
+    pub alerts: Option<AlertRoute>,
 }
+
+/// Where alerts go: a configured destination.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AlertRoute {
+    /// A Slack destination, by name.
+    Slack(String),
+    /// A signed-webhook destination, by name.
+    Webhook(String),
+    /// Email addresses.
+    Email(Vec<String>),
+}
+
+impl AlertRoute {
+    /// The alert about delivery `seq` of `intent`, as an intent of its own, under its key.
+    fn alert(&self, seq: i64, intent: &Intent, what: &str, why: &str) -> NewIntent {
+        let text = format!(
+            "invoiceflow: {what} — {} for {} on {}: {why}. Once fixed: `invoiceflow outbox retry {seq}`.",
+            intent.action.kind(),
+            intent.rule,
+            intent.record
+        );
+        let action = match self {
+            Self::Slack(destination) => Action::Slack { destination: destination.clone(), text, blocks: None },
+            Self::Webhook(destination) => Action::Webhook {
+                destination: destination.clone(),
+                payload: serde_json::json!({"alert": what, "delivery": seq, "channel": intent.action.kind(),
+                    "source": intent.rule, "record": intent.record.to_string(), "reason": why}),
+            },
+            Self::Email(to) => Action::Email {
+                to: to.clone(),
+                cc: Vec::new(),
+                subject: format!("invoiceflow: {what}"),
+                text,
+                html: None,
+            },
+        };
+        NewIntent {
+            key: format!("alert:{seq}:{}", what.split_whitespace().last().unwrap_or("failed")),
+            intent: Intent {
+                rule: ALERT_SOURCE.into(),
+                version: "1".into(),
+                cause: Cause::Failure { delivery: seq },
+                record: intent.record.clone(),
+                seen: intent.seen.clone(),
+                action,
+            },
+        }
+    }
+}
+
+/// The cursor alerts are saved with.
+const ALERT_CURSOR: &str = "alerts";
+
+/// The source alerts are recorded under (their own failures raise no alert).
+pub const ALERT_SOURCE: &str = "alert";
 
 /// What became of one claimed delivery.
 enum Fate {
@@ -110,20 +172,27 @@ impl Dispatcher {
         let mut attempts = futures_util::stream::iter(due)
             .map(|(c, draw)| self.attempt(store, connector, &disabled, c, now, draw))
             .buffer_unordered(self.concurrency.max(1));
-        let (mut finished, mut fates) = (Vec::new(), Vec::new());
+        let (mut finished, mut fates, mut alerts) = (Vec::new(), Vec::new(), Vec::new());
         while let Some(attempted) = attempts.next().await {
-            match attempted? {
-                (Some(f), fate) => {
+            let (f, fate, alert) = attempted?;
+            match f {
+                Some(f) => {
                     finished.push(f);
                     fates.push(fate);
                 }
-                (None, fate) => fates.push(fate),
+                None => fates.push(fate),
             }
+            alerts.extend(alert);
         }
         drop(attempts);
         // One transaction records the round's attempts: a commit per delivery would bound the
         // outbox by the disk's flushes.
         let moved = store.finish_all(&self.node, &finished).await?;
+        if !alerts.is_empty() {
+            // Into the outbox like any action, once per key; the cursor is only a marker.
+            let last = finished.iter().map(|f| f.seq).max().unwrap_or(0);
+            round.alerted += store.save_evaluations(ALERT_CURSOR, last, &alerts, &[], now).await?;
+        }
         let mut moved = moved.into_iter();
         for fate in fates {
             let fate = match fate {
@@ -157,7 +226,7 @@ impl Dispatcher {
         c: Claimed,
         now: DateTime<Utc>,
         jitter: f64,
-    ) -> Result<(Option<Finished>, Fate), StoreError> {
+    ) -> Result<(Option<Finished>, Fate, Option<NewIntent>), StoreError> {
         let attempt = c.attempts + 1;
         let destination = c.intent.action.destination();
         let outcome = match destination.and_then(|d| disabled.get(d)) {
@@ -181,8 +250,10 @@ impl Dispatcher {
         let next = retry::next(channel, attempt, &outcome, finished_at, c.expires_at, jitter);
         if let (Attempted::Deferred { .. }, Next::RetryAt(until)) = (&outcome, &next) {
             let fate = if store.defer(c.seq, &self.node, *until, now).await? { Fate::Deferred } else { Fate::Lost };
-            return Ok((None, fate));
+            return Ok((None, fate, None));
         }
+        let alerting = self.alerts.as_ref().filter(|_| c.intent.rule != ALERT_SOURCE);
+        let mut alert = None;
         if let (Attempted::Permanent { detail, disable_destination: true }, Some(name)) = (&outcome, destination)
             && store.disable_destination(name, detail, now).await?
         {
@@ -191,11 +262,22 @@ impl Dispatcher {
                 reason = %detail,
                 "destination disabled: nothing goes to it until `invoiceflow destinations enable {name}`"
             );
+            alert = alerting.map(|a| {
+                a.alert(
+                    c.seq,
+                    &c.intent,
+                    &format!("destination {name} disabled"),
+                    &format!("{detail}; `invoiceflow destinations enable {name}` once fixed"),
+                )
+            });
         }
         let fate = match &next {
             Next::Delivered => Fate::Delivered,
             Next::RetryAt(_) => Fate::Retrying,
             Next::Dead(why) => {
+                if alert.is_none() {
+                    alert = alerting.map(|a| a.alert(c.seq, &c.intent, "a delivery failed", why));
+                }
                 tracing::error!(
                     delivery = c.seq, key = %c.key, source = %c.intent.rule, record = %c.intent.record, reason = %why,
                     "delivery failed for good: dead-lettered (`invoiceflow outbox list --status dead`)"
@@ -207,7 +289,8 @@ impl Dispatcher {
                 Fate::Failed
             }
         };
-        Ok((Some(Finished { seq: c.seq, attempt: Attempt { started_at: now, finished_at, outcome }, next }), fate))
+        let finished = Finished { seq: c.seq, attempt: Attempt { started_at: now, finished_at, outcome }, next };
+        Ok((Some(finished), fate, alert))
     }
 }
 

@@ -158,6 +158,17 @@ impl Routes {
     }
 }
 
+/// Where `config` sends alerts (`[alerts] destination`), if anywhere.
+pub fn alert_route(config: &Config) -> Option<crate::dispatch::AlertRoute> {
+    use crate::dispatch::AlertRoute;
+    let name = config.alerts.as_ref()?;
+    Some(match config.destinations.get(name)? {
+        Destination::Slack { .. } => AlertRoute::Slack(name.clone()),
+        Destination::Webhook { .. } => AlertRoute::Webhook(name.clone()),
+        Destination::Email { to } => AlertRoute::Email(to.clone()),
+    })
+}
+
 /// [`Routes`] with the store's task manager, for one tick.
 pub struct Connectors<'a, S> {
     /// The configured routes.
@@ -241,7 +252,8 @@ impl<S: Store> Engine<'_, S> {
                 Connectors { routes: self.routes, tasks: TaskManager { store: self.store, now: clock.now.instant() } };
             let r = self.dispatcher.round(self.store, &connectors, self.workflows, &clock, &mut jitter).await?;
             total += r;
-            if r.claimed < u64::from(self.dispatcher.batch) {
+            // Alerts made in this round are delivered in the next.
+            if r.claimed < u64::from(self.dispatcher.batch) && r.alerted == 0 {
                 break;
             }
         }

@@ -67,6 +67,7 @@ fn cause_text(cause: &Cause) -> String {
             format!("{step} of {nominal}, due {}", due.format("%Y-%m-%d %H:%M UTC"))
         }
         Cause::Manual => "evaluated by hand".to_owned(),
+        Cause::Failure { delivery } => format!("alert: delivery {delivery} failed"),
     }
 }
 

@@ -81,6 +81,7 @@ pub(crate) async fn run<S: Store + Clone + 'static>(args: RunArgs, env: &Env, st
             lease: Duration::seconds(i64::from(args.lease)),
             batch: 100,
             concurrency: 32,
+            alerts: invoiceflow::run::alert_route(&env.config),
         },
     };
     let mut draw = jitter(u64::from(std::process::id()) ^ 0x9e37_79b9_7f4a_7c15);
@@ -151,8 +152,13 @@ async fn run_until_stopped<S: Store + Clone + 'static>(
     } else {
         Some(start_server(&args, env, store, &running, &wake, stopped.clone()).await?)
     };
-    let dispatcher =
-        Dispatcher { node: node.clone(), lease: Duration::seconds(i64::from(args.lease)), batch: 100, concurrency: 32 };
+    let dispatcher = Dispatcher {
+        node: node.clone(),
+        lease: Duration::seconds(i64::from(args.lease)),
+        batch: 100,
+        concurrency: 32,
+        alerts: invoiceflow::run::alert_route(&env.config),
+    };
     tracing::info!(node = %node, "invoiceflow run: planning every {} s, dispatching as work is decided", args.plan_every);
     let signal = async {
         shutdown.wait().await;
@@ -233,7 +239,13 @@ impl<S: Store> Planner<'_, S> {
                 workflows: &self.env.config.workflows,
                 locale: self.env.config.rules.locale,
                 routes: self.routes,
-                dispatcher: Dispatcher { node: String::new(), lease: Duration::zero(), batch: 0, concurrency: 1 },
+                dispatcher: Dispatcher {
+                    node: String::new(),
+                    lease: Duration::zero(),
+                    batch: 0,
+                    concurrency: 1,
+                    alerts: None,
+                },
             };
             let mut more = false;
             if planning {

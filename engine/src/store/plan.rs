@@ -232,18 +232,7 @@ impl Links {
 /// Plans a batch against what is stored. Within the batch, later versions of a record see the
 /// earlier ones, so a batch holding several versions of one record applies them in order.
 pub fn plan_batch(existing: Existing, batch: Vec<Incoming>, at: &Moment<'_>) -> Plan {
-    let mut planner = Planner {
-        at,
-        current: existing.records,
-        deposited: existing.deposited,
-        touched: Vec::new(),
-        touched_set: HashSet::new(),
-        plan: Plan::default(),
-    };
-    for incoming in batch {
-        planner.apply(incoming);
-    }
-    planner.finish()
+    plan_groups(existing, vec![batch], at).0
 }
 
 /// [`plan_batch`] for several batches applied one after the other (the requests of a group

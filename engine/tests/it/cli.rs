@@ -1826,10 +1826,11 @@ fn run_posts_to_slack_over_http_and_channel_not_found_disables_the_destination_u
         "slack = \"file:sent/slack-finance.jsonl\"",
         &format!("slack = \"http://127.0.0.1:{}/services/T/B/X\"\nallow_private = true", slack.port),
     );
+    sandbox.edit("invoiceflow.toml", "[email]\n", "[alerts]\ndestination = \"ap-team\"\n\n[email]\n");
     sandbox.run(&["--config", &config, "--now", "2026-11-25", "import", EXAMPLE_DATA]).expect_code(0);
     sandbox.run(&["--config", &config, "--now", "2026-11-26T17:00:00Z", "import", EXAMPLE_UPDATES]).expect_code(0);
     let run = sandbox.run(&["--config", &config, "--now", "2026-11-26T17:01:00Z", "run", "--once"]);
-    assert!(run.expect_code(0).stdout.contains("1 delivered, 0 to retry, 1 failed"), "{run:#?}");
+    assert!(run.expect_code(0).stdout.contains("2 delivered, 0 to retry, 1 failed"), "{run:#?}");
     assert_eq!(slack.bodies().len(), 1);
     assert_eq!(serde_json::from_str::<Value>(&slack.bodies()[0]).unwrap()["text"], PAID_108);
 
@@ -1840,6 +1841,12 @@ fn run_posts_to_slack_over_http_and_channel_not_found_disables_the_destination_u
         "the URL's secret path is not shown: {finance}"
     );
     assert!(finance.contains("DISABLED since 2026-11-26 17:01 UTC — Slack answered channel_not_found"), "{list:#?}");
+    // The admins were told, at the alert destination (email to ap-team; here a local file).
+    let alerts = std::fs::read_to_string(sandbox.path("sent/email.jsonl")).unwrap_or_default();
+    let alert =
+        alerts.lines().find(|l| l.contains("\"source\":\"alert\"")).unwrap_or_else(|| panic!("no alert: {alerts}"));
+    assert!(alert.contains("destination finance disabled") && alert.contains("channel_not_found"), "{alert}");
+    assert!(alert.contains("ap@acme.example"), "{alert}");
     let dead =
         sandbox.run(&["--config", &config, "outbox", "list", "--status", "dead", "--json"]).expect_code(0).json_lines();
     assert_eq!(dead.len(), 1, "{dead:?}");

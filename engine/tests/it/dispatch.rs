@@ -80,7 +80,8 @@ impl World {
     }
 
     async fn round<C: Connector>(&self, node: &str, connector: &C, now: &str) -> Round {
-        let dispatcher = Dispatcher { node: node.into(), lease: Duration::seconds(60), batch: 10, concurrency: 4 };
+        let dispatcher =
+            Dispatcher { node: node.into(), lease: Duration::seconds(60), batch: 10, concurrency: 4, alerts: None };
         dispatcher.round(&self.store, connector, &self.workflows, &self.clock(now), || 0.5).await.unwrap()
     }
 

@@ -122,6 +122,11 @@ pub enum Cause {
     },
     /// Evaluated by hand (`invoiceflow explain`).
     Manual,
+    /// An alert: a delivery failed for good, or its destination was disabled.
+    Failure {
+        /// The delivery (`invoiceflow outbox list`).
+        delivery: i64,
+    },
 }
 
 /// An action with its provenance.
