@@ -168,33 +168,8 @@ impl ByteSize {
     }
 }
 
-/// A secret (the API token): never printed, neither by `{}` nor by `{:?}`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps `value`.
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    /// The value, for the one place that compares or sends it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
-
-impl std::fmt::Display for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("***")
-    }
-}
+/// A secret (the API token, passwords, tokens): never printed, neither by `{}` nor by `{:?}`.
+pub use invoiceflow_connectors::secret::SecretString as Secret;
 
 /// Where the API token comes from, validated; [`TokenSource::load`] reads it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -311,7 +286,7 @@ impl SecretSource {
     ///
     /// # Errors
     /// A message naming the variable or file (never the secret).
-    pub fn read(&self) -> Result<invoiceflow_connectors::secret::SecretString, String> {
+    pub fn read(&self) -> Result<Secret, String> {
         let text = match self {
             Self::Env(var) => std::env::var(var).map_err(|_| format!("the environment variable {var} is not set"))?,
             Self::File(path) => {
@@ -324,7 +299,7 @@ impl SecretSource {
                 Self::File(path) => format!("{} is empty", path.display()),
             });
         }
-        Ok(invoiceflow_connectors::secret::SecretString::new(&text))
+        Ok(Secret::new(&text))
     }
 }
 

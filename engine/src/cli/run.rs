@@ -49,6 +49,17 @@ pub(crate) struct RunArgs {
     lease: u32,
 }
 
+/// How this node dispatches, from the arguments and the configuration.
+fn dispatcher(args: &RunArgs, env: &Env, node: String) -> Dispatcher {
+    Dispatcher {
+        node,
+        lease: Duration::seconds(i64::from(args.lease)),
+        batch: 100,
+        concurrency: 32,
+        alerts: invoiceflow::run::alert_route(&env.config),
+    }
+}
+
 /// A small, seeded source of jitter for retry times (no need for a cryptographic one).
 fn jitter(seed: u64) -> impl FnMut() -> f64 {
     let mut state = seed | 1;
@@ -76,13 +87,7 @@ pub(crate) async fn run<S: Store + Clone + 'static>(args: RunArgs, env: &Env, st
         workflows: &env.config.workflows,
         locale: env.config.rules.locale,
         routes: &routes,
-        dispatcher: Dispatcher {
-            node: node.clone(),
-            lease: Duration::seconds(i64::from(args.lease)),
-            batch: 100,
-            concurrency: 32,
-            alerts: invoiceflow::run::alert_route(&env.config),
-        },
+        dispatcher: dispatcher(&args, env, node),
     };
     let mut draw = jitter(u64::from(std::process::id()) ^ 0x9e37_79b9_7f4a_7c15);
     let delivered =
@@ -152,13 +157,7 @@ async fn run_until_stopped<S: Store + Clone + 'static>(
     } else {
         Some(start_server(&args, env, store, &running, &wake, stopped.clone()).await?)
     };
-    let dispatcher = Dispatcher {
-        node: node.clone(),
-        lease: Duration::seconds(i64::from(args.lease)),
-        batch: 100,
-        concurrency: 32,
-        alerts: invoiceflow::run::alert_route(&env.config),
-    };
+    let dispatcher = dispatcher(&args, env, node.clone());
     tracing::info!(node = %node, "invoiceflow run: planning every {} s, dispatching as work is decided", args.plan_every);
     let signal = async {
         shutdown.wait().await;
@@ -166,12 +165,17 @@ async fn run_until_stopped<S: Store + Clone + 'static>(
         let _ = stop.send(true);
         Ok(())
     };
-    let planning = Planner { args: &args, env, store, routes, running: &running, wake: &wake, outbox: &outbox }.run(
-        live,
-        hangups,
-        server,
-        stopped.clone(),
-    );
+    let planning = Planner {
+        args: &args,
+        env,
+        store,
+        routes,
+        dispatcher: &dispatcher,
+        running: &running,
+        wake: &wake,
+        outbox: &outbox,
+    }
+    .run(live, hangups, server, stopped.clone());
     let dispatching = dispatch_loop(env, store, routes, &running, &dispatcher, &outbox, stopped.clone());
     let ended = tokio::try_join!(signal, planning, dispatching);
     let _ = stop.send(true);
@@ -203,6 +207,7 @@ struct Planner<'a, S> {
     env: &'a Env,
     store: &'a S,
     routes: &'a Routes,
+    dispatcher: &'a Dispatcher,
     running: &'a RunningClock,
     wake: &'a Notify,
     outbox: &'a Notify,
@@ -239,13 +244,7 @@ impl<S: Store> Planner<'_, S> {
                 workflows: &self.env.config.workflows,
                 locale: self.env.config.rules.locale,
                 routes: self.routes,
-                dispatcher: Dispatcher {
-                    node: String::new(),
-                    lease: Duration::zero(),
-                    batch: 0,
-                    concurrency: 1,
-                    alerts: None,
-                },
+                dispatcher: self.dispatcher.clone(),
             };
             let mut more = false;
             if planning {
