@@ -4,7 +4,8 @@
 //! change per request, 10 then 50 at a time; prints changes/s, the answer's latency and the
 //! end-to-end latency (post sent → Slack post received), p50 and p99, and any post lost.
 //!
-//! Run: `cargo bench -p invoiceflow --bench http` (`BENCH_CHANGES=N` per round, default 20,000).
+//! Run: `cargo bench -p invoiceflow --bench http` (`BENCH_CHANGES=N` per round, default 20,000;
+//! `BENCH_DUMP=PATH` writes each change's timings to `PATH.10` and `PATH.50`).
 //! Target on a 2-core machine: ≥ 2,000 changes/s on SQLite, p99 ≤ 50 ms at 10 clients, none lost.
 
 mod common;
@@ -153,6 +154,15 @@ async fn bench(changes: usize) -> Result<(), Box<dyn std::error::Error>> {
         let mut answers: Vec<Duration> = sent.iter().map(|s| s.2).collect();
         let mut ends: Vec<Duration> = sent.iter().filter_map(|s| got.get(&s.0).map(|at| *at - s.1)).collect();
         let last = sent.iter().filter_map(|s| got.get(&s.0)).max().map_or(0.0, |at| (*at - started).as_secs_f64());
+        if let Some(path) = std::env::var_os("BENCH_DUMP") {
+            // Per change: sent (ms after the round started), answered after, received after.
+            let mut rows = String::from("sent_ms,answer_ms,end_ms\n");
+            for s in &sent {
+                let end = got.get(&s.0).map_or(f64::NAN, |at| ms(*at - s.1));
+                rows.push_str(&format!("{:.2},{:.2},{end:.2}\n", ms(s.1 - started), ms(s.2)));
+            }
+            std::fs::write(format!("{}.{clients}", path.to_string_lossy()), rows)?;
+        }
         answers.sort();
         ends.sort();
         let failed = sent.len() - expected;

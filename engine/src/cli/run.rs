@@ -177,7 +177,8 @@ async fn run_until_stopped<S: Store + Clone + 'static>(
     }
     .run(live, hangups, server, stopped.clone());
     let dispatching = dispatch_loop(env, store, routes, &running, &dispatcher, &outbox, stopped.clone());
-    let ended = tokio::try_join!(signal, planning, dispatching);
+    let upkeep = maintain(store, stopped.clone());
+    let ended = tokio::try_join!(signal, planning, dispatching, upkeep);
     let _ = stop.send(true);
     let released = store.release(&node).await.unwrap_or(0);
     if released > 0 {
@@ -346,6 +347,25 @@ async fn dispatch_loop<S: Store>(
         }
     }
     Ok(())
+}
+
+/// The store's upkeep ([`Store::maintain`]) until stopped: every 100 ms while the database is
+/// being written, every 250 ms otherwise (a burst of writes fills SQLite's WAL in about half a
+/// second). A failure is logged and tried again; the work goes on
+/// without it.
+async fn maintain<S: Store>(store: &S, mut stopped: watch::Receiver<bool>) -> anyhow::Result<()> {
+    let mut busy = false;
+    loop {
+        let pause = std::time::Duration::from_millis(if busy { 100 } else { 250 });
+        tokio::select! {
+            _ = stopped.wait_for(|stop| *stop) => return Ok(()),
+            () = tokio::time::sleep(pause) => {}
+        }
+        busy = store.maintain().await.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "store upkeep failed; tried again in a second");
+            false
+        });
+    }
 }
 
 /// Binds the API's address, prints it, and serves until `stopped` turns true.

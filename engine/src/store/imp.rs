@@ -1426,6 +1426,10 @@ macro_rules! sql_store {
                 rows.iter().map($crate::store::imp::failure_from_row).collect()
             }
 
+            async fn maintain(&self) -> Result<bool, $crate::store::StoreError> {
+                self.upkeep().await
+            }
+
             async fn ping(&self) -> Result<(), $crate::store::StoreError> {
                 sqlx::query("SELECT 1").execute(&self.pool).await?;
                 Ok(())

@@ -709,6 +709,11 @@ pub trait Store: Send + Sync {
     /// Stored failures, oldest first, filtered like [`Store::intents`].
     fn failures(&self, query: &IntentQuery) -> impl Future<Output = Result<Vec<StoredFailure>, StoreError>> + Send;
 
+    /// Upkeep a running engine does beside its work: on SQLite, a passive WAL checkpoint, so
+    /// that commits do not stop to make one; nothing on PostgreSQL. True when the database is
+    /// being written: upkeep is due again soon.
+    fn maintain(&self) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
     /// Answers when the database does (a trivial query).
     fn ping(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
 

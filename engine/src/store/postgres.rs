@@ -42,6 +42,12 @@ impl PgStore {
         Ok(Self { reads: pool.clone(), pool })
     }
 
+    /// `Store::maintain`: PostgreSQL looks after itself (autovacuum, its own checkpoints).
+    #[allow(clippy::unused_async)]
+    async fn upkeep(&self) -> Result<bool, StoreError> {
+        Ok(false)
+    }
+
     async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(WRITE_LOCK).execute(&mut *tx).await?;
