@@ -33,7 +33,9 @@ fn idle() -> Result<(), Box<dyn std::error::Error>> {
     let config = config.to_string_lossy().into_owned();
     let data = examples.join("data").to_string_lossy().into_owned();
     common::run(&["--config", &config, "import", &data], common::Out::Capture)?;
-    let bin = std::env::var("BENCH_BIN").unwrap_or_else(|_| common::BIN.to_owned());
+    // A relative BENCH_BIN is the workspace's (cargo runs benches in the package's directory).
+    let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let bin = std::env::var("BENCH_BIN").map_or_else(|_| common::BIN.into(), |b| workspace.join(b));
     let bin = std::fs::canonicalize(&bin)?;
     let mut child = Command::new(&bin)
         .args(["--config", &config, "run", "--listen", "127.0.0.1:0"])
