@@ -3,6 +3,7 @@
 //! is the engine's (it lives in the database).
 
 mod request;
+pub mod webhook;
 
 use std::collections::BTreeMap;
 
