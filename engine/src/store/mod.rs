@@ -6,6 +6,7 @@ mod codec;
 mod imp;
 pub mod plan;
 mod postgres;
+pub mod quickbooks;
 mod sql;
 mod sqlite;
 
@@ -19,6 +20,7 @@ use invoiceflow_rules::{AccountName, Holder, Property, Record, RecordId, RecordK
 use serde::Serialize;
 
 pub use postgres::PgStore;
+pub use quickbooks::{Connection, ConnectionState, InboxEntry, InboxGauge, InboxItem, QuickBooksStore, TokenPair};
 pub use sqlite::SqliteStore;
 
 /// A storage failure.

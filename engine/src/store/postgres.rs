@@ -120,3 +120,4 @@ impl PgStore {
 }
 
 sql_store!(PgStore, PgWriter, sqlx::Postgres, postgres);
+super::quickbooks::quickbooks_store!(PgStore, postgres);

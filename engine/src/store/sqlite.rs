@@ -214,6 +214,7 @@ impl SqliteStore {
 }
 
 sql_store!(SqliteStore, SqliteWriter, sqlx::Sqlite, sqlite);
+super::quickbooks::quickbooks_store!(SqliteStore, sqlite);
 
 #[cfg(test)]
 mod tests {

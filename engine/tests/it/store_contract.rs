@@ -8,11 +8,13 @@ use std::str::FromStr;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use invoiceflow::store::quickbooks::{ConnectionState, InboxGauge, InboxItem, QuickBooksStore, TokenPair};
 use invoiceflow::store::{
     AnchorColumn, AnchorQuery, Attempt, Calendar, Claimed, DeliveryQuery, DisabledDestination, DueScan, EventQuery,
     Finished, FiringDecision, FiringQuery, Gauges, IntentQuery, InvoiceQuery, LinkChange, Moment, NewFiring, NewIntent,
     PgStore, RULE_DELIVERY_EXPIRY, RuleFailure, SqliteStore, Store, Stored, StoredDelivery, StoredFiring, Writer,
 };
+use invoiceflow_connectors::secret::SecretString;
 use invoiceflow_rules::parse::{Incoming, Item, ParseContext, parse_value};
 use invoiceflow_rules::retry::{Attempted, Next};
 use invoiceflow_rules::script::{Action, Cause, Intent};
@@ -1755,6 +1757,120 @@ async fn a_destination_is_disabled_once_until_enabled<S: Store>(s: &S) {
     assert!(s.disabled_destinations().await.unwrap().is_empty());
 }
 
+fn pair(access: &str, refresh: &str, at: DateTime<Utc>) -> TokenPair {
+    TokenPair {
+        access_token: SecretString::new(access),
+        access_expires_at: at + chrono::Duration::hours(1),
+        refresh_token: SecretString::new(refresh),
+        refresh_expires_at: at + chrono::Duration::days(100),
+    }
+}
+
+async fn a_quickbooks_connection_keeps_its_tokens_and_refreshes_one_node_at_a_time<S: QuickBooksStore>(s: &S) {
+    let acme = AccountName::new("acme").unwrap();
+    let t0 = at("2026-11-26T09:00:00.000001Z");
+    assert!(s.connections().await.unwrap().is_empty());
+    s.connect_company(&acme, "9341", &pair("a1", "r1", t0), t0).await.unwrap();
+    let c = &s.connections().await.unwrap()[0];
+    assert_eq!((c.company.as_str(), c.realm_id.as_str(), c.state), ("acme", "9341", ConnectionState::Connected));
+    assert_eq!(c.tokens, Some(pair("a1", "r1", t0)), "tokens and expiries to the microsecond");
+    assert_eq!((c.token_version, c.connected_at, c.synced_through, c.errors), (1, t0, None, 0));
+
+    // One refresh in flight: node a takes it, node b cannot until a's lease runs out.
+    let (t1, lease) = (t0 + chrono::Duration::minutes(55), chrono::Duration::seconds(30));
+    assert!(s.claim_refresh(&acme, "node-a", 1, t1, t1 + lease).await.unwrap());
+    assert!(!s.claim_refresh(&acme, "node-b", 1, t1, t1 + lease).await.unwrap());
+    // Only the holder saves, over the version it started from; the rotated pair replaces both tokens.
+    assert!(!s.save_refresh(&acme, "node-b", 1, &pair("a-b", "r-b", t1), t1).await.unwrap());
+    assert!(s.save_refresh(&acme, "node-a", 1, &pair("a2", "r2", t1), t1).await.unwrap());
+    let c = &s.connections().await.unwrap()[0];
+    assert_eq!((c.tokens.clone(), c.token_version), (Some(pair("a2", "r2", t1)), 2));
+    // A node that read version 1 finds the tokens already refreshed: nothing to take or save.
+    assert!(!s.claim_refresh(&acme, "node-b", 1, t1, t1 + lease).await.unwrap());
+    assert!(!s.save_refresh(&acme, "node-a", 1, &pair("a3", "r3", t1), t1).await.unwrap());
+    // A dead holder's refresh is taken over once its lease ran out.
+    assert!(s.claim_refresh(&acme, "node-a", 2, t1, t1 + lease).await.unwrap());
+    let t2 = t1 + chrono::Duration::minutes(1);
+    assert!(s.claim_refresh(&acme, "node-b", 2, t2, t2 + lease).await.unwrap());
+    assert!(s.save_refresh(&acme, "node-b", 2, &pair("a3", "r3", t2), t2).await.unwrap());
+
+    // Errors and syncs are noted; the sync point never moves back.
+    s.note_error(&acme, "HTTP 500", t2).await.unwrap();
+    s.note_sync(&acme, at("2026-11-26T09:40:00Z"), t2).await.unwrap();
+    s.note_sync(&acme, at("2026-11-26T09:30:00Z"), t2).await.unwrap();
+    let c = &s.connections().await.unwrap()[0];
+    assert_eq!(c.synced_through, Some(at("2026-11-26T09:40:00Z")));
+    assert_eq!((c.last_error.clone(), c.errors, c.last_sync_at), (Some(("HTTP 500".into(), t2)), 1, Some(t2)));
+
+    // invalid_grant: tokens forgotten, no refresh can start, until connected again.
+    assert!(s.disconnect(&acme, "invalid_grant: refresh token revoked", t2).await.unwrap());
+    assert!(!s.disconnect(&acme, "again", t2).await.unwrap(), "once");
+    let c = &s.connections().await.unwrap()[0];
+    assert_eq!((c.state, c.tokens.clone()), (ConnectionState::NeedsReconnect, None));
+    assert_eq!(c.reason.as_deref(), Some("invalid_grant: refresh token revoked"));
+    assert!(!s.claim_refresh(&acme, "node-a", c.token_version, t2, t2 + lease).await.unwrap());
+    let t3 = t2 + chrono::Duration::days(1);
+    s.connect_company(&acme, "9341", &pair("a4", "r4", t3), t3).await.unwrap();
+    let c = &s.connections().await.unwrap()[0];
+    assert_eq!((c.state, c.reason.clone(), c.errors), (ConnectionState::Connected, None, 0));
+    assert_eq!(c.synced_through, Some(at("2026-11-26T09:40:00Z")), "the same realm syncs on from where it was");
+    // Connected to another company's realm: its sync starts afresh.
+    s.connect_company(&acme, "5555", &pair("a5", "r5", t3), t3).await.unwrap();
+    let c = &s.connections().await.unwrap()[0];
+    assert_eq!((c.realm_id.as_str(), c.synced_through), ("5555", None));
+}
+
+async fn webhook_notifications_are_queued_once_and_leased_like_deliveries<S: QuickBooksStore>(s: &S) {
+    let acme = AccountName::new("acme").unwrap();
+    let t0 = at("2026-11-26T10:00:00Z");
+    s.connect_company(&acme, "9341", &pair("a", "r", t0), t0).await.unwrap();
+    let item = |id: &str, op: &str, last: Option<&str>| InboxItem {
+        realm_id: "9341".into(),
+        entity: "Invoice".into(),
+        entity_id: id.into(),
+        operation: op.into(),
+        last_updated: last.map(at),
+    };
+    let first = [item("1", "Update", Some("2026-11-26T09:59:00Z")), item("2", "Create", None)];
+    assert_eq!(s.enqueue(&first, t0).await.unwrap(), 2);
+    // The same notification again (QuickBooks re-sends) is kept once; a later change of 1 is new.
+    let again = [item("1", "Update", Some("2026-11-26T09:59:00Z")), item("1", "Update", Some("2026-11-26T09:59:30Z"))];
+    assert_eq!(s.enqueue(&again, t0).await.unwrap(), 1);
+    assert_eq!(s.connections().await.unwrap()[0].last_webhook_at, Some(t0));
+    assert_eq!(s.inbox_gauge(None).await.unwrap(), InboxGauge { pending: 3, oldest: Some(t0) });
+    assert_eq!(s.inbox_gauge(Some("1111")).await.unwrap(), InboxGauge::default());
+
+    // Leased to one node; the other gets what is left.
+    let until = t0 + chrono::Duration::seconds(60);
+    let a = s.claim_inbox("node-a", t0, until, 2).await.unwrap();
+    assert_eq!(a.iter().map(|e| e.item.clone()).collect::<Vec<_>>(), first, "oldest first");
+    assert_eq!((a[0].received_at, a[0].attempts), (t0, 0));
+    let b = s.claim_inbox("node-b", t0, until, 10).await.unwrap();
+    assert_eq!(b.len(), 1);
+    assert!(s.claim_inbox("node-b", t0, until, 10).await.unwrap().is_empty());
+
+    // Done by its holder only; a failure waits for its next try.
+    assert_eq!(s.inbox_done("node-b", &[a[0].seq], t0).await.unwrap(), 0);
+    assert_eq!(s.inbox_done("node-a", &[a[0].seq], t0).await.unwrap(), 1);
+    let later = t0 + chrono::Duration::seconds(30);
+    assert_eq!(s.inbox_retry("node-a", &[a[1].seq], later, "HTTP 500").await.unwrap(), 1);
+    assert!(s.claim_inbox("node-b", t0, until, 10).await.unwrap().is_empty(), "not due yet");
+    let retried = s.claim_inbox("node-b", later, later + chrono::Duration::seconds(60), 10).await.unwrap();
+    assert_eq!((retried.len(), retried[0].seq, retried[0].attempts), (1, a[1].seq, 1));
+    // node-b died holding b[0] and the retried one: after the lease they go to node-a.
+    let after = later + chrono::Duration::seconds(61);
+    let taken = s.claim_inbox("node-a", after, after + chrono::Duration::seconds(60), 10).await.unwrap();
+    assert_eq!(taken.iter().map(|e| e.seq).collect::<Vec<_>>(), [a[1].seq, b[0].seq]);
+    assert_eq!(s.inbox_done("node-a", &[a[1].seq, b[0].seq], after).await.unwrap(), 2);
+    assert_eq!(s.inbox_gauge(None).await.unwrap(), InboxGauge { pending: 0, oldest: None });
+
+    // Done notifications still recognise a duplicate until pruned.
+    assert_eq!(s.enqueue(&first, after).await.unwrap(), 0);
+    assert_eq!(s.prune_inbox(t0).await.unwrap(), 0, "none done before t0");
+    assert_eq!(s.prune_inbox(after + chrono::Duration::seconds(1)).await.unwrap(), 3);
+    assert_eq!(s.enqueue(&first, after).await.unwrap(), 2);
+}
+
 // ---- the two backends --------------------------------------------------------------------------
 
 async fn gauges_count_the_outbox_by_channel_and_status_and_what_waits<S: Store>(s: &S) {
@@ -1949,7 +2065,9 @@ contract!(
     dead_deliveries_can_be_retried_and_pending_ones_cancelled,
     concurrent_claims_never_share_a_delivery,
     gauges_count_the_outbox_by_channel_and_status_and_what_waits,
-    a_destination_is_disabled_once_until_enabled;
+    a_destination_is_disabled_once_until_enabled,
+    a_quickbooks_connection_keeps_its_tokens_and_refreshes_one_node_at_a_time,
+    webhook_notifications_are_queued_once_and_leased_like_deliveries;
     // With the attempt log, which no store method reads.
     finish_all_records_each_attempt_and_moves_what_the_node_holds,
     a_deferred_delivery_waits_without_an_attempt_and_only_its_holder_defers_it,
