@@ -451,11 +451,30 @@ pub struct QuickBooksCompany {
     pub language: Option<String>,
     /// The QuickBooks API: `production` (default), `sandbox`, or a URL (a test server).
     pub api_base: Option<String>,
-    /// The environment variable holding an OAuth access token for the API (until `invoiceflow
-    /// quickbooks connect` keeps tokens in the database).
+    /// The environment variable holding a fixed access token for the API, used instead of the
+    /// tokens `invoiceflow quickbooks connect` keeps (a token from Intuit's OAuth playground).
     pub access_token_env: Option<String>,
     /// A file holding that access token (relative to this file).
     pub access_token_file: Option<PathBuf>,
+    /// The Intuit app's client id (OAuth 2), for `invoiceflow quickbooks connect`.
+    pub client_id: Option<String>,
+    /// The environment variable holding the app's client secret.
+    pub client_secret_env: Option<String>,
+    /// A file holding that client secret (relative to this file).
+    pub client_secret_file: Option<PathBuf>,
+    /// Where Intuit sends the browser back after consent; `invoiceflow quickbooks connect`
+    /// listens there. Default `http://localhost:8765/callback` (register it in the app).
+    pub redirect_uri: Option<String>,
+    /// Intuit's OAuth endpoints: `production` (default: also serves sandbox companies) or a URL
+    /// (a test server) under which `/connect/oauth2` and `/oauth2/v1/tokens/bearer` are served.
+    pub oauth_base: Option<String>,
+    /// The environment variable holding the app's webhook verifier token (checks
+    /// `intuit-signature` on `POST /v1/quickbooks/webhook`).
+    pub webhook_verifier_env: Option<String>,
+    /// A file holding that verifier token (relative to this file).
+    pub webhook_verifier_file: Option<PathBuf>,
+    /// Minutes between change-data-capture sweeps that back-fill what webhooks missed. Default 15.
+    pub sync_every_minutes: Option<u32>,
 }
 
 /// The QuickBooks API of a company, validated.
@@ -465,9 +484,39 @@ pub struct QuickBooksApi {
     pub realm_id: String,
     /// The API's base URL.
     pub base: String,
-    /// Where the access token is read from.
-    pub access_token: SecretSource,
+    /// Where a fixed access token is read from (else the tokens `quickbooks connect` keeps).
+    pub access_token: Option<SecretSource>,
+    /// How to connect the company and refresh its tokens (OAuth 2).
+    pub oauth: Option<OAuthSettings>,
+    /// Where the webhook verifier token is read from.
+    pub webhook_verifier: Option<SecretSource>,
+    /// Minutes between change-data-capture sweeps.
+    pub sync_every_minutes: u32,
 }
+
+/// An Intuit app's OAuth 2 settings, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuthSettings {
+    /// The app's client id.
+    pub client_id: String,
+    /// Where its client secret is read from.
+    pub client_secret: SecretSource,
+    /// Where the browser comes back to.
+    pub redirect_uri: String,
+    /// The consent page.
+    pub authorize_url: String,
+    /// The token endpoint.
+    pub token_url: String,
+}
+
+/// Intuit's consent page.
+pub const INTUIT_AUTHORIZE: &str = "https://appcenter.intuit.com/connect/oauth2";
+/// Intuit's token endpoint.
+pub const INTUIT_TOKENS: &str = "https://oauth.platform.intuit.com/oauth2/v1/tokens/bearer";
+/// Where `invoiceflow quickbooks connect` listens by default.
+pub const DEFAULT_REDIRECT_URI: &str = "http://localhost:8765/callback";
+/// Minutes between change-data-capture sweeps by default.
+pub const DEFAULT_SYNC_MINUTES: u32 = 15;
 
 /// QuickBooks' production API.
 pub const QUICKBOOKS_PRODUCTION: &str = "https://quickbooks.api.intuit.com";
@@ -641,17 +690,67 @@ impl Config {
             };
             let token = SecretSource::of(qb.access_token_env, qb.access_token_file, base, "access_token")
                 .map_err(|reason| invalid(key("access_token_env"), reason))?;
-            match (token, &qb.realm_id) {
-                (Some(access_token), Some(realm_id)) => {
-                    quickbooks_api.insert(
-                        account.clone(),
-                        QuickBooksApi { realm_id: realm_id.clone(), base: api_base, access_token },
-                    );
+            let verifier =
+                SecretSource::of(qb.webhook_verifier_env, qb.webhook_verifier_file, base, "webhook_verifier")
+                    .map_err(|reason| invalid(key("webhook_verifier_env"), reason))?;
+            let secret = SecretSource::of(qb.client_secret_env, qb.client_secret_file, base, "client_secret")
+                .map_err(|reason| invalid(key("client_secret_env"), reason))?;
+            let oauth = match (qb.client_id, secret) {
+                (Some(client_id), Some(client_secret)) => {
+                    let (authorize_url, token_url) = match qb.oauth_base.as_deref() {
+                        None | Some("production") => (INTUIT_AUTHORIZE.to_owned(), INTUIT_TOKENS.to_owned()),
+                        Some(url) if url.starts_with("https://") || url.starts_with("http://") => {
+                            let url = url.trim_end_matches('/');
+                            (format!("{url}/connect/oauth2"), format!("{url}/oauth2/v1/tokens/bearer"))
+                        }
+                        Some(other) => {
+                            return Err(invalid(
+                                key("oauth_base"),
+                                format!("{other:?}: write production or an http(s) URL"),
+                            ));
+                        }
+                    };
+                    let redirect_uri = qb.redirect_uri.unwrap_or_else(|| DEFAULT_REDIRECT_URI.to_owned());
+                    if !(redirect_uri.starts_with("http://") || redirect_uri.starts_with("https://")) {
+                        return Err(invalid(key("redirect_uri"), format!("{redirect_uri:?} is not an http(s) URL")));
+                    }
+                    Some(OAuthSettings { client_id, client_secret, redirect_uri, authorize_url, token_url })
                 }
                 (Some(_), None) => {
+                    return Err(invalid(
+                        key("client_secret_env"),
+                        "client_id needs client_secret_env or client_secret_file".into(),
+                    ));
+                }
+                (None, Some(_)) => {
+                    return Err(invalid(key("client_id"), "a client secret needs the app's client_id".into()));
+                }
+                (None, None) => None,
+            };
+            let sync_every_minutes = match qb.sync_every_minutes {
+                None => DEFAULT_SYNC_MINUTES,
+                Some(m @ 1..=1440) => m,
+                Some(other) => return Err(invalid(key("sync_every_minutes"), format!("{other}: from 1 to 1440"))),
+            };
+            let uses_api = token.is_some() || oauth.is_some() || verifier.is_some();
+            match (&qb.realm_id, uses_api) {
+                (Some(realm_id), true) => {
+                    quickbooks_api.insert(
+                        account.clone(),
+                        QuickBooksApi {
+                            realm_id: realm_id.clone(),
+                            base: api_base,
+                            access_token: token,
+                            oauth,
+                            webhook_verifier: verifier,
+                            sync_every_minutes,
+                        },
+                    );
+                }
+                (None, true) => {
                     return Err(invalid(key("realm_id"), "the QuickBooks API needs the company's realm_id".into()));
                 }
-                (None, _) => {}
+                (_, false) => {}
             }
             configured.insert(account, (company, qb.realm_id));
         }
@@ -986,6 +1085,56 @@ mod tests {
         let token = c.server.token.load(&c.path, |_| None).unwrap().unwrap();
         assert_eq!(token.expose(), "s3cret");
         assert_eq!((format!("{token}"), format!("{token:?}")), ("***".into(), "Secret(***)".into()));
+    }
+
+    #[test]
+    fn a_quickbooks_company_connects_by_oauth_and_is_watched_by_webhooks() {
+        let c = parse(
+            "[quickbooks.acme]\nrealm_id = \"9341\"\napi_base = \"sandbox\"\nclient_id = \"AB12\"\n\
+             client_secret_env = \"QBO_SECRET\"\nwebhook_verifier_file = \"verifier.txt\"\n",
+        )
+        .unwrap();
+        let api = &c.quickbooks_api[&AccountName::new("acme").unwrap()];
+        assert_eq!((api.realm_id.as_str(), api.base.as_str()), ("9341", QUICKBOOKS_SANDBOX));
+        assert_eq!((api.access_token.clone(), api.sync_every_minutes), (None, DEFAULT_SYNC_MINUTES));
+        let oauth = api.oauth.clone().unwrap();
+        assert_eq!((oauth.client_id.as_str(), oauth.client_secret), ("AB12", SecretSource::Env("QBO_SECRET".into())));
+        assert_eq!((oauth.authorize_url.as_str(), oauth.token_url.as_str()), (INTUIT_AUTHORIZE, INTUIT_TOKENS));
+        assert_eq!(oauth.redirect_uri, DEFAULT_REDIRECT_URI);
+        assert!(matches!(&api.webhook_verifier, Some(SecretSource::File(p)) if p.ends_with("verifier.txt")));
+
+        // A test server serves both the API and the OAuth endpoints.
+        let c = parse(
+            "[quickbooks.acme]\nrealm_id = \"1\"\napi_base = \"http://127.0.0.1:9/\"\noauth_base = \"http://127.0.0.1:9/\"\n\
+             client_id = \"x\"\nclient_secret_file = \"s\"\nsync_every_minutes = 5\n",
+        )
+        .unwrap();
+        let api = &c.quickbooks_api[&AccountName::new("acme").unwrap()];
+        let oauth = api.oauth.clone().unwrap();
+        assert_eq!(oauth.token_url, "http://127.0.0.1:9/oauth2/v1/tokens/bearer");
+        assert_eq!(oauth.authorize_url, "http://127.0.0.1:9/connect/oauth2");
+        assert_eq!(api.sync_every_minutes, 5);
+
+        // Each mistake names its key.
+        for (text, key) in [
+            ("client_id = \"x\"", "quickbooks.acme.client_secret_env"),
+            ("client_secret_env = \"S\"", "quickbooks.acme.client_id"),
+            (
+                "client_id = \"x\"\nclient_secret_env = \"S\"\nclient_secret_file = \"f\"",
+                "quickbooks.acme.client_secret_env",
+            ),
+            ("client_id = \"x\"\nclient_secret_env = \"S\"\noauth_base = \"intuit\"", "quickbooks.acme.oauth_base"),
+            (
+                "client_id = \"x\"\nclient_secret_env = \"S\"\nredirect_uri = \"localhost:1\"",
+                "quickbooks.acme.redirect_uri",
+            ),
+            ("webhook_verifier_env = \"V\"\nsync_every_minutes = 0", "quickbooks.acme.sync_every_minutes"),
+        ] {
+            let e = parse(&format!("[quickbooks.acme]\nrealm_id = \"1\"\n{text}\n")).unwrap_err().to_string();
+            assert!(e.contains(key), "{text}: {e}");
+        }
+        let e = parse("[quickbooks.acme]\nwebhook_verifier_env = \"V\"\n").unwrap_err().to_string();
+        assert!(e.contains("quickbooks.acme.realm_id"), "{e}");
     }
 
     #[test]

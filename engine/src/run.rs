@@ -128,9 +128,12 @@ impl Routes {
             }
         };
         let mut companies = BTreeMap::new();
+        // Companies with a fixed access token (those connected by OAuth are not routed yet: their
+        // tokens live in the store, refreshed by the QuickBooks watcher).
         for (account, api) in &config.quickbooks_api {
+            let Some(source) = &api.access_token else { continue };
             let key = format!("quickbooks.{account}.access_token_env");
-            let token = api.access_token.read().map_err(|reason| RoutesError::Secret { key: key.clone(), reason })?;
+            let token = source.read().map_err(|reason| RoutesError::Secret { key: key.clone(), reason })?;
             let company = quickbooks::Company::new(&api.realm_id, &api.base, token).map_err(|e| {
                 RoutesError::Secret { key: format!("quickbooks.{account}.api_base"), reason: e.to_string() }
             })?;
