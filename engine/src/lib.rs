@@ -10,6 +10,7 @@ pub mod config;
 pub mod deals;
 pub mod dispatch;
 pub mod evaluate;
+pub mod group;
 pub mod ingest;
 pub mod reminders;
 pub mod rulebook;

@@ -144,7 +144,11 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     })
 }
 
-async fn dispatch<S: Store + Clone + 'static>(command: Command, env: &Env, store: &S) -> anyhow::Result<ExitCode> {
+async fn dispatch<S: Store + invoiceflow::store::QuickBooksStore + Clone + 'static>(
+    command: Command,
+    env: &Env,
+    store: &S,
+) -> anyhow::Result<ExitCode> {
     match command {
         Command::Import(a) => import::run(a, env, store).await,
         Command::Invoices(a) => invoices::list(a, env, store).await,

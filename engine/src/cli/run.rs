@@ -71,7 +71,11 @@ fn jitter(seed: u64) -> impl FnMut() -> f64 {
     }
 }
 
-pub(crate) async fn run<S: Store + Clone + 'static>(args: RunArgs, env: &Env, store: &S) -> anyhow::Result<ExitCode> {
+pub(crate) async fn run<S: Store + invoiceflow::store::QuickBooksStore + Clone + 'static>(
+    args: RunArgs,
+    env: &Env,
+    store: &S,
+) -> anyhow::Result<ExitCode> {
     let routes = Routes::new(&env.config)?;
     let node = args.node.clone().unwrap_or_else(|| {
         let host = std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_owned()).unwrap_or_default();
@@ -124,7 +128,7 @@ pub(crate) async fn run<S: Store + Clone + 'static>(args: RunArgs, env: &Env, st
 /// On a stop, the planner stops, the dispatcher finishes the round under way (claiming no other)
 /// within [`FINISH`] — past that, the deliveries it still holds are released for another node —
 /// and the HTTP API lets its requests finish within [`DRAIN`].
-async fn run_until_stopped<S: Store + Clone + 'static>(
+async fn run_until_stopped<S: Store + invoiceflow::store::QuickBooksStore + Clone + 'static>(
     args: RunArgs,
     env: &Env,
     store: &S,
@@ -369,7 +373,7 @@ async fn maintain<S: Store>(store: &S, mut stopped: watch::Receiver<bool>) -> an
 }
 
 /// Binds the API's address, prints it, and serves until `stopped` turns true.
-async fn start_server<S: Store + Clone + 'static>(
+async fn start_server<S: Store + invoiceflow::store::QuickBooksStore + Clone + 'static>(
     args: &RunArgs,
     env: &Env,
     store: &S,
@@ -391,6 +395,7 @@ async fn start_server<S: Store + Clone + 'static>(
     })?;
     let address = listener.local_addr().context("the address listened on")?;
     let options = ApiOptions {
+        webhooks: webhook_options(env, wake)?,
         token,
         max_body: config.max_body,
         companies: env.config.companies.clone(),
@@ -403,6 +408,21 @@ async fn start_server<S: Store + Clone + 'static>(
     }));
     out!("invoiceflow run: HTTP API on http://{address} (POST /v1/records, GET /healthz, GET /metrics)");
     Ok(task)
+}
+
+/// The webhook endpoint's verifier tokens, read now (a missing one names its key); none configured:
+/// the endpoint stays off.
+fn webhook_options(env: &Env, wake: &Arc<Notify>) -> anyhow::Result<Option<server::WebhookOptions>> {
+    let mut verifiers = Vec::new();
+    for (company, api) in &env.config.quickbooks_api {
+        if let Some(source) = &api.webhook_verifier {
+            let token = source
+                .read()
+                .map_err(|reason| anyhow::anyhow!("quickbooks.{company}.webhook_verifier_env: {reason}"))?;
+            verifiers.push((api.realm_id.clone(), token));
+        }
+    }
+    Ok((!verifiers.is_empty()).then(|| server::WebhookOptions { verifiers, wake: Arc::clone(wake) }))
 }
 
 /// Logs what a refresh of the rules directory picked up.

@@ -5,70 +5,38 @@
 
 use chrono::{DateTime, Utc};
 use invoiceflow_rules::parse::Incoming;
-use tokio::sync::{mpsc, oneshot};
 
 use crate::config::Companies;
+use crate::group::Group;
 use crate::store::{Moment, Outcome, Store, Writer as _};
 
 /// Requests applied together at most.
 const GROUP: usize = 256;
 
-/// Requests waiting for the writer at most; more wait to be queued.
-const QUEUE: usize = 1024;
-
-/// One request's records, and where its outcome goes.
-struct Job {
-    records: Vec<Incoming>,
-    now: DateTime<Utc>,
-    reply: oneshot::Sender<Result<Outcome, String>>,
-}
-
 /// The handle requests apply their records through.
 #[derive(Debug, Clone)]
 pub struct GroupWriter {
-    jobs: mpsc::Sender<Job>,
+    group: Group<(Vec<Incoming>, DateTime<Utc>), Outcome>,
 }
 
 impl GroupWriter {
     /// Starts the writer task over `store`; "today" per company from `companies`.
     pub fn spawn<S: Store + Clone + 'static>(store: S, companies: Companies) -> Self {
-        let (jobs, mut queue) = mpsc::channel::<Job>(QUEUE);
-        tokio::spawn(async move {
-            while let Some(first) = queue.recv().await {
-                let mut group = vec![first];
-                while group.len() < GROUP {
-                    match queue.try_recv() {
-                        Ok(job) => group.push(job),
-                        Err(_) => break,
-                    }
-                }
+        let group = Group::spawn(GROUP, move |jobs: Vec<(Vec<Incoming>, DateTime<Utc>)>| {
+            let (store, companies) = (store.clone(), companies.clone());
+            async move {
                 // One moment for the group: the latest request's.
-                let now = group.iter().map(|j| j.now).max().unwrap_or_else(Utc::now);
-                let clock = crate::clock::Clock { now: crate::clock::Now::At(now), companies: companies.clone() };
-                let batches = group.iter_mut().map(|j| std::mem::take(&mut j.records)).collect();
-                let result = async {
-                    let mut writer = store.writer().await?;
-                    let outcomes = writer.apply_groups(batches, &Moment { now, calendar: &clock }).await?;
-                    writer.commit().await?;
-                    Ok::<_, crate::store::StoreError>(outcomes)
-                }
-                .await;
-                match result {
-                    Ok(outcomes) => {
-                        for (job, outcome) in group.into_iter().zip(outcomes) {
-                            let _ = job.reply.send(Ok(outcome));
-                        }
-                    }
-                    Err(e) => {
-                        tracing::error!(error = %e, requests = group.len(), "a group of posted records failed");
-                        for job in group {
-                            let _ = job.reply.send(Err(e.to_string()));
-                        }
-                    }
-                }
+                let now = jobs.iter().map(|j| j.1).max().unwrap_or_else(Utc::now);
+                let clock = crate::clock::Clock { now: crate::clock::Now::At(now), companies };
+                let batches = jobs.into_iter().map(|j| j.0).collect();
+                let mut writer = store.writer().await.map_err(|e| e.to_string())?;
+                let outcomes =
+                    writer.apply_groups(batches, &Moment { now, calendar: &clock }).await.map_err(|e| e.to_string())?;
+                writer.commit().await.map_err(|e| e.to_string())?;
+                Ok(outcomes)
             }
         });
-        Self { jobs }
+        Self { group }
     }
 
     /// Applies `records` received at `now` with the other requests of its group; returns once
@@ -77,8 +45,6 @@ impl GroupWriter {
     /// # Errors
     /// The store's error, as text, when the group's transaction failed.
     pub async fn apply(&self, records: Vec<Incoming>, now: DateTime<Utc>) -> Result<Outcome, String> {
-        let (reply, answer) = oneshot::channel();
-        self.jobs.send(Job { records, now, reply }).await.map_err(|_| "the writer stopped".to_owned())?;
-        answer.await.map_err(|_| "the writer stopped".to_owned())?
+        self.group.run((records, now)).await
     }
 }

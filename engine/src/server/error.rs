@@ -20,6 +20,15 @@ pub enum ApiError {
          (set INVOICEFLOW_API_TOKEN, or [server] token_env or token_file, and restart)"
     )]
     NoTokenConfigured,
+    /// No `intuit-signature`, or one no configured verifier token made.
+    #[error("missing or invalid intuit-signature")]
+    BadSignature,
+    /// No company has a webhook verifier token: the webhook endpoint refuses everyone.
+    #[error(
+        "POST /v1/quickbooks/webhook is disabled: no webhook verifier is configured \
+         (set [quickbooks.NAME] webhook_verifier_env or webhook_verifier_file, and restart)"
+    )]
+    WebhooksDisabled,
     /// A body over `[server] max_body`.
     #[error("request body over the limit of {limit} bytes ([server] max_body)")]
     TooLarge {
@@ -36,7 +45,7 @@ pub enum ApiError {
     #[error("{0}")]
     BadRequest(String),
     /// No such route.
-    #[error("no such endpoint: see POST /v1/records, GET /healthz, GET /metrics")]
+    #[error("no such endpoint: see POST /v1/records, POST /v1/quickbooks/webhook, GET /healthz, GET /metrics")]
     NotFound,
     /// The database does not answer (`/healthz`).
     #[error("the database does not answer")]
@@ -56,8 +65,8 @@ impl ApiError {
     /// The status code it answers with.
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::MissingToken | Self::WrongToken => StatusCode::UNAUTHORIZED,
-            Self::NoTokenConfigured | Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::MissingToken | Self::WrongToken | Self::BadSignature => StatusCode::UNAUTHORIZED,
+            Self::NoTokenConfigured | Self::WebhooksDisabled | Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,

@@ -1,5 +1,6 @@
-//! The HTTP API of `invoiceflow run`: records in (`POST /v1/records`, bearer token), health
-//! (`GET /healthz`) and Prometheus metrics (`GET /metrics`).
+//! The HTTP API of `invoiceflow run`: records in (`POST /v1/records`, bearer token), QuickBooks'
+//! webhooks (`POST /v1/quickbooks/webhook`, `intuit-signature`), health (`GET /healthz`) and
+//! Prometheus metrics (`GET /metrics`).
 //!
 //! Records take the path `invoiceflow import` takes (`ingest::import`, bytes in, a report out)
 //! and, when they change anything, wake the engine so that change-triggered rules act on them at
@@ -9,6 +10,7 @@
 mod auth;
 mod error;
 mod metrics;
+mod quickbooks;
 mod records;
 
 use std::future::Future;
@@ -22,11 +24,13 @@ use tokio::sync::{Notify, Semaphore};
 
 pub use error::ApiError;
 pub use metrics::HEALTH_TIMEOUT;
+pub use quickbooks::{WATCHED, WebhookOptions, WebhookReport};
 pub use records::{MAX_LISTED, Rejected, Report};
 
 use crate::clock::RunningClock;
 use crate::config::{Companies, Secret};
 use crate::store::Store;
+use crate::store::quickbooks::QuickBooksStore;
 
 /// Request bodies of `POST /v1/records` read and imported at the same time, at most: memory
 /// stays bounded by this many times `[server] max_body`; further requests wait their turn.
@@ -45,6 +49,8 @@ pub struct ApiOptions {
     pub clock: RunningClock,
     /// Notified when posted records changed something: the engine's loop waits on it.
     pub wake: Arc<Notify>,
+    /// QuickBooks webhooks: none without a verifier token (the endpoint then answers 503).
+    pub webhooks: Option<WebhookOptions>,
 }
 
 /// The state every handler shares.
@@ -58,14 +64,20 @@ pub(crate) struct ApiState<S> {
     import_slots: Arc<Semaphore>,
     counters: metrics::Counters,
     writer: crate::ingest::group::GroupWriter,
+    webhooks: Option<quickbooks::Webhooks>,
 }
 
 /// The routes over `store`.
-pub fn router<S: Store + Clone + 'static>(store: S, options: ApiOptions) -> Router {
+pub fn router<S: Store + QuickBooksStore + Clone + 'static>(store: S, options: ApiOptions) -> Router {
     let limit = usize::try_from(options.max_body).unwrap_or(usize::MAX);
     let writer = crate::ingest::group::GroupWriter::spawn(store.clone(), options.companies.clone());
+    let webhooks = options.webhooks.map(|hooks| {
+        let clock = options.clock.clone();
+        quickbooks::Webhooks::new(store.clone(), hooks, move || clock.clock().now.instant())
+    });
     let state = Arc::new(ApiState {
         writer,
+        webhooks,
         store,
         token: options.token,
         max_body: options.max_body,
@@ -77,6 +89,7 @@ pub fn router<S: Store + Clone + 'static>(store: S, options: ApiOptions) -> Rout
     });
     Router::new()
         .route("/v1/records", post(records::post::<S>).layer(DefaultBodyLimit::max(limit)))
+        .route("/v1/quickbooks/webhook", post(quickbooks::post::<S>).layer(DefaultBodyLimit::max(limit)))
         .route("/healthz", get(metrics::healthz::<S>))
         .route("/metrics", get(metrics::metrics::<S>))
         .fallback(|| async { ApiError::NotFound })

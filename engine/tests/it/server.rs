@@ -11,12 +11,16 @@ use std::time::{Duration, Instant};
 use invoiceflow::clock::RunningClock;
 use invoiceflow::config::{Config, Secret};
 use invoiceflow::server::{self, ApiOptions, Report};
-use invoiceflow::store::{InvoiceQuery, SqliteStore, Store, Stored};
+use invoiceflow::store::{InvoiceQuery, QuickBooksStore, SqliteStore, Store, Stored};
+use invoiceflow_connectors::quickbooks::webhook::sign;
+use invoiceflow_connectors::secret::SecretString;
 use serde_json::{Value, json};
 use tokio::sync::Notify;
 
 const BIN: &str = env!("CARGO_BIN_EXE_invoiceflow");
 const TOKEN: &str = "test-token-4f1c9a7e";
+const REALM: &str = "9341";
+const VERIFIER: &str = "verifier-5b2e7d1c";
 const QBO_INVOICE_239: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../rules/testdata/qbo-invoice-239.json");
 
 /// An HTTP client for loopback: no proxy, and a TLS provider installed (the workspace's reqwest
@@ -127,6 +131,10 @@ impl Api {
             companies: config.companies.clone(),
             clock: RunningClock::starting_at(at, config.companies.clone()),
             wake: Arc::clone(&wake),
+            webhooks: Some(server::WebhookOptions {
+                verifiers: vec![(REALM.into(), SecretString::new(VERIFIER))],
+                wake: Arc::clone(&wake),
+            }),
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -150,6 +158,62 @@ impl Api {
         let _ = self.stop.take().unwrap().send(());
         tokio::time::timeout(Duration::from_secs(10), &mut self.served).await.unwrap().unwrap().unwrap();
     }
+}
+
+/// Posts `body` to the webhook endpoint with `signature` (none: no header).
+async fn webhook(base: &str, signature: Option<String>, body: &str) -> Answer {
+    let mut request = client().post(format!("{base}/v1/quickbooks/webhook")).body(body.to_owned());
+    if let Some(signature) = signature {
+        request = request.header("intuit-signature", signature);
+    }
+    send(request).await
+}
+
+#[tokio::test]
+async fn quickbooks_webhooks_are_queued_once_when_signed_and_refused_otherwise() {
+    let api = Api::start("", Some(TOKEN)).await;
+    let body = json!({"eventNotifications": [{"realmId": REALM, "dataChangeEvent": {"entities": [
+        {"name": "Invoice", "id": "239", "operation": "Update", "lastUpdated": "2026-11-25T11:59:00.000Z"},
+        {"name": "Customer", "id": "7", "operation": "Update", "lastUpdated": "2026-11-25T11:59:00.000Z"}]}}]})
+    .to_string();
+    let signed = || Some(sign(&SecretString::new(VERIFIER), body.as_bytes()));
+    let pending = || async { api.store.inbox_gauge(Some(REALM)).await.unwrap().pending };
+
+    // Unsigned, signed by another token, or signed over another body: 401, nothing queued.
+    assert_eq!(webhook(&api.base, None, &body).await.status, 401);
+    assert_eq!(webhook(&api.base, Some(sign(&SecretString::new("other"), body.as_bytes())), &body).await.status, 401);
+    let tampered = body.replace("239", "240");
+    let refused = webhook(&api.base, signed(), &tampered).await;
+    assert_eq!((refused.status, refused.json()["error"].as_str()), (401, Some("missing or invalid intuit-signature")));
+    assert_eq!(pending().await, 0);
+
+    // Signed: the invoice is queued, the customer (not watched) ignored, and the engine woken.
+    let taken = webhook(&api.base, signed(), &body).await;
+    assert_eq!(taken.status, 200, "{taken:#?}");
+    assert_eq!(taken.json(), json!({"queued": 1, "ignored": 1}));
+    tokio::time::timeout(Duration::from_secs(5), api.wake.notified()).await.expect("woken");
+    assert_eq!(pending().await, 1);
+    // QuickBooks sends it again: kept once.
+    assert_eq!(webhook(&api.base, signed(), &body).await.status, 200);
+    assert_eq!(pending().await, 1);
+
+    // The CloudEvents shape is taken too; a company the signature does not speak for is not.
+    let events = json!([
+        {"specversion": "1.0", "id": "e1", "type": "qbo.payment.created.v1", "time": "2026-11-25T11:59:30Z",
+         "intuitentityid": "55", "intuitaccountid": REALM},
+        {"specversion": "1.0", "id": "e2", "type": "qbo.invoice.updated.v1", "time": "2026-11-25T11:59:30Z",
+         "intuitentityid": "1", "intuitaccountid": "1111"}])
+    .to_string();
+    let taken = webhook(&api.base, Some(sign(&SecretString::new(VERIFIER), events.as_bytes())), &events).await;
+    assert_eq!(taken.json(), json!({"queued": 1, "ignored": 1}));
+    assert_eq!(api.store.inbox_gauge(None).await.unwrap().pending, 2);
+
+    // Signed but in neither shape: 400 naming the problem.
+    let junk = r#"{"hello":"world"}"#;
+    let bad = webhook(&api.base, Some(sign(&SecretString::new(VERIFIER), junk.as_bytes())), junk).await;
+    assert_eq!(bad.status, 400);
+    assert!(bad.json()["error"].as_str().unwrap().contains("eventNotifications"), "{bad:#?}");
+    api.stop().await;
 }
 
 #[tokio::test]
