@@ -111,18 +111,24 @@ impl Resolve for GuardedResolver {
 /// What an HTTP attempt that got no answer means: always worth trying again (DNS, connection
 /// refused, timeout), except a target the guard refused, which no retry changes.
 pub(crate) fn unanswered(error: &reqwest::Error) -> crate::Attempted {
-    let mut detail = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(s) = source {
-        detail = format!("{detail}: {s}");
-        source = s.source();
-    }
+    let detail = describe(error);
     if detail.contains("allow_private") {
         return crate::Attempted::Permanent { detail, disable_destination: true };
     }
     let detail =
         if error.is_timeout() { format!("no answer within {} s: {detail}", TIMEOUT.as_secs()) } else { detail };
     crate::Attempted::Transient { retry_after: None, detail }
+}
+
+/// An HTTP error with its chain of causes (reqwest's own message rarely says what went wrong).
+pub(crate) fn describe(error: &reqwest::Error) -> String {
+    let mut detail = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(s) = source {
+        detail = format!("{detail}: {s}");
+        source = s.source();
+    }
+    detail
 }
 
 /// Reads an answer: status, `Retry-After`, and the body (at most 64 KiB of it, as text).

@@ -7,6 +7,10 @@
 //! outbox's business (`invoiceflow_rules::retry`). Each connector is a folder: what it sends is
 //! built by pure functions (`request.rs`, `message.rs`), unit-tested without a network, and the
 //! connector itself does the I/O and reads the peer's answer.
+//!
+//! The QuickBooks folder also reads companies for the engine: OAuth with Intuit, each company's
+//! request limits, queries, fetches by id and change data capture (`quickbooks::{oauth, limits,
+//! api}`). Those calls answer with typed errors and never retry by themselves.
 
 pub mod email;
 pub mod guard;

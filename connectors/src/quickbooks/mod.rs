@@ -1,7 +1,14 @@
 //! QuickBooks Online as a delivery channel: `send_invoice` actions make QuickBooks email the
 //! invoice with its own template. The task manager, QuickBooks having no public API for its own,
 //! is the engine's (it lives in the database).
+//!
+//! Reading companies is here too: connecting them and refreshing their tokens ([`oauth`]), their
+//! request limits ([`limits`]), and queries, fetches by id and change data capture ([`api`]).
 
+pub mod api;
+mod fault;
+pub mod limits;
+pub mod oauth;
 mod request;
 pub mod webhook;
 

@@ -2,8 +2,6 @@
 //! `minorversion`, `sendTo` when the action overrides `BillEmail`; and what QuickBooks' answer
 //! means — including a `Fault` inside an HTTP 200.
 
-use serde_json::Value;
-
 use crate::Attempted;
 
 /// The minor version every request names.
@@ -27,21 +25,9 @@ pub fn send_invoice_url(base: &reqwest::Url, realm: &str, invoice: &str, to: Opt
 /// the status: a `ValidationFault` (a bad address, a voided invoice) is permanent, others
 /// (authentication, system) are tried again; 429 waits 60 s unless told otherwise.
 pub fn classify(status: u16, body: &str, retry_after: Option<&str>) -> Attempted {
-    let fault = serde_json::from_str::<Value>(body).ok().and_then(|v| v.get("Fault").cloned());
-    if let Some(fault) = fault {
-        let kind = fault.get("type").and_then(Value::as_str).unwrap_or("Fault").to_owned();
-        let errors: Vec<String> = fault
-            .get("Error")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .map(|e| {
-                let field = |k: &str| e.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
-                format!("{} {}: {}", field("code"), field("Message"), field("Detail")).trim().to_owned()
-            })
-            .collect();
-        let detail = format!("QuickBooks {kind} (HTTP {status}): {}", errors.join("; "));
-        return if kind.eq_ignore_ascii_case("ValidationFault") {
+    if let Some(fault) = super::fault::read(body) {
+        let detail = format!("QuickBooks {} (HTTP {status}): {}", fault.kind, fault.detail);
+        return if fault.kind.eq_ignore_ascii_case("ValidationFault") {
             Attempted::Permanent { detail, disable_destination: false }
         } else {
             Attempted::Transient { retry_after: None, detail }

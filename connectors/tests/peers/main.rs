@@ -1,12 +1,13 @@
 //! The connectors against real protocol peers started by each test: an SMTP server speaking SMTP
 //! over TCP, and HTTP servers on 127.0.0.1 acting as Slack, as a webhook receiver that checks the
-//! signature, and as the QuickBooks API.
+//! signature, and as the QuickBooks API and Intuit's token endpoint.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly on purpose")]
 
 mod email;
 mod http_peer;
 mod quickbooks;
+mod quickbooks_api;
 mod slack;
 mod smtp_peer;
 mod webhook;
