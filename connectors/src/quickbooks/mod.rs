@@ -3,7 +3,8 @@
 //! is the engine's (it lives in the database).
 //!
 //! Reading companies is here too: connecting them and refreshing their tokens ([`oauth`]), their
-//! request limits ([`limits`]), and queries, fetches by id and change data capture ([`api`]).
+//! request limits ([`limits`]), queries, fetches by id and change data capture ([`api`]), and the
+//! webhooks that say what changed ([`webhook`]).
 
 pub mod api;
 mod fault;

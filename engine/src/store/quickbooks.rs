@@ -43,17 +43,7 @@ impl ConnectionState {
 }
 
 /// An access token and the refresh token that renews it, with their expiries.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TokenPair {
-    /// Sent as the bearer token (lives an hour).
-    pub access_token: SecretString,
-    /// When QuickBooks stops taking it.
-    pub access_expires_at: DateTime<Utc>,
-    /// Exchanged for a new pair (may rotate: the newest is kept).
-    pub refresh_token: SecretString,
-    /// When it lapses (about 100 days): the company must be connected again.
-    pub refresh_expires_at: DateTime<Utc>,
-}
+pub use invoiceflow_connectors::quickbooks::oauth::Tokens as TokenPair;
 
 /// A connected (or once connected) QuickBooks company.
 #[derive(Debug, Clone, PartialEq, Eq)]
