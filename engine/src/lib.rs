@@ -12,6 +12,7 @@ pub mod dispatch;
 pub mod evaluate;
 pub mod group;
 pub mod ingest;
+pub mod quickbooks;
 pub mod reminders;
 pub mod rulebook;
 pub mod run;
