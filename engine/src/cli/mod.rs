@@ -16,6 +16,7 @@ mod import;
 mod invoices;
 mod outbox;
 mod output;
+mod quickbooks;
 mod rules;
 mod run;
 mod tasks;
@@ -93,6 +94,9 @@ enum Command {
     /// Where actions go: list the destinations, enable one a peer's answer disabled.
     #[command(subcommand)]
     Destinations(destinations::DestinationsCommand),
+    /// The QuickBooks companies: their connection, sync and lag; a sync by hand.
+    #[command(subcommand)]
+    Quickbooks(quickbooks::QuickBooksCommand),
     /// The task manager: tasks made by rules, workflows or by hand — list, show, create, done,
     /// approve, reject.
     #[command(subcommand)]
@@ -175,6 +179,7 @@ async fn dispatch<S: Store + invoiceflow::store::QuickBooksStore + Clone + 'stat
         Command::Outbox(c) => outbox::run(c, env, store).await,
         Command::Destinations(c) => destinations::run(c, env, store).await,
         Command::Tasks(c) => tasks::run(c, env, store).await,
+        Command::Quickbooks(c) => quickbooks::run(c, env, store).await,
         Command::Run(a) => run::run(a, env, store).await,
         Command::History(a) => history::run(a, store).await,
     }
