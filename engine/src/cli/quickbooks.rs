@@ -126,7 +126,8 @@ async fn sync_now<S: Store + QuickBooksStore>(args: SyncArgs, env: &Env, store: 
         bar.finish_and_clear();
         match swept {
             Ok(s) => {
-                let received: Vec<String> = s.received.iter().map(|(e, n)| format!("{n} {e}")).collect();
+                let received: Vec<String> =
+                    s.received.iter().filter(|(_, n)| *n > 0).map(|(e, n)| format!("{n} {e}")).collect();
                 let a = s.applied;
                 out!(
                     "{}: since {}: received {}; {} new, {} updated, {} unchanged, {} stale{}",

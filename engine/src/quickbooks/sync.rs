@@ -85,7 +85,7 @@ pub async fn sweep<S: Store + QuickBooksStore>(
     if !records.is_empty() {
         swept.applied = store.apply(records, &Moment { now, calendar: clock }).await?;
     }
-    store.note_sync(&company.account, now - OVERLAP, now).await?;
+    store.note_sync(&company.account, company.api.realm_id(), now - OVERLAP, now).await?;
     Ok(swept)
 }
 

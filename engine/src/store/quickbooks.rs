@@ -165,10 +165,13 @@ pub trait QuickBooksStore: Send + Sync {
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Records a finished sweep: changes up to `through` are applied (never moves back).
+    /// Records a finished sweep of `company` (QuickBooks id `realm_id`): changes up to `through`
+    /// are applied (never moves back). A company with a fixed token, never connected, gets a row
+    /// for its sync point.
     fn note_sync(
         &self,
         company: &AccountName,
+        realm_id: &str,
         through: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
@@ -328,10 +331,12 @@ pub(crate) mod sql {
     pub(crate) const NOTE_ERROR: &str = "UPDATE quickbooks_connections SET last_error = $2, last_error_at = $3, \
         errors = errors + 1, updated_at = $3 WHERE company = $1";
 
-    /// Company `$1` synced through `$2` at `$3`.
-    pub(crate) const NOTE_SYNC: &str = "UPDATE quickbooks_connections SET synced_through = CASE \
-        WHEN synced_through IS NULL OR synced_through < $2 THEN $2 ELSE synced_through END, last_sync_at = $3, \
-        updated_at = $3 WHERE company = $1";
+    /// Company `$1` (realm `$4`) synced through `$2` at `$3`.
+    pub(crate) const NOTE_SYNC: &str = "INSERT INTO quickbooks_connections (company, realm_id, state, connected_at, \
+        synced_through, last_sync_at, updated_at) VALUES ($1, $4, 'connected', $3, $2, $3, $3) \
+        ON CONFLICT (company) DO UPDATE SET synced_through = CASE WHEN quickbooks_connections.synced_through IS NULL \
+        OR quickbooks_connections.synced_through < $2 THEN $2 ELSE quickbooks_connections.synced_through END, \
+        last_sync_at = $3, updated_at = $3";
 
     /// Notifications from `[realm, entity, id, operation, last_updated]` rows `$1`, received at `$2`.
     pub(crate) const ENQUEUE: super::super::sql::Sql = super::super::sql::Sql {
@@ -509,6 +514,7 @@ macro_rules! quickbooks_store {
             async fn note_sync(
                 &self,
                 company: &invoiceflow_rules::AccountName,
+                realm_id: &str,
                 through: chrono::DateTime<chrono::Utc>,
                 now: chrono::DateTime<chrono::Utc>,
             ) -> Result<(), $crate::store::StoreError> {
@@ -516,6 +522,7 @@ macro_rules! quickbooks_store {
                     .bind(company.as_str())
                     .bind(through.timestamp_micros())
                     .bind(now.timestamp_micros())
+                    .bind(realm_id)
                     .execute(&self.pool)
                     .await?;
                 Ok(())

@@ -1796,8 +1796,8 @@ async fn a_quickbooks_connection_keeps_its_tokens_and_refreshes_one_node_at_a_ti
 
     // Errors and syncs are noted; the sync point never moves back.
     s.note_error(&acme, "HTTP 500", t2).await.unwrap();
-    s.note_sync(&acme, at("2026-11-26T09:40:00Z"), t2).await.unwrap();
-    s.note_sync(&acme, at("2026-11-26T09:30:00Z"), t2).await.unwrap();
+    s.note_sync(&acme, "9341", at("2026-11-26T09:40:00Z"), t2).await.unwrap();
+    s.note_sync(&acme, "9341", at("2026-11-26T09:30:00Z"), t2).await.unwrap();
     let c = &s.connections().await.unwrap()[0];
     assert_eq!(c.synced_through, Some(at("2026-11-26T09:40:00Z")));
     assert_eq!((c.last_error.clone(), c.errors, c.last_sync_at), (Some(("HTTP 500".into(), t2)), 1, Some(t2)));
@@ -1818,6 +1818,12 @@ async fn a_quickbooks_connection_keeps_its_tokens_and_refreshes_one_node_at_a_ti
     s.connect_company(&acme, "5555", &pair("a5", "r5", t3), t3).await.unwrap();
     let c = &s.connections().await.unwrap()[0];
     assert_eq!((c.realm_id.as_str(), c.synced_through), ("5555", None));
+
+    // A company with a fixed token, never connected, keeps its sync point too.
+    let fixed = AccountName::new("fixed").unwrap();
+    s.note_sync(&fixed, "777", at("2026-11-27T08:00:00Z"), t3).await.unwrap();
+    let c = s.connections().await.unwrap().into_iter().find(|c| c.company == fixed).unwrap();
+    assert_eq!((c.realm_id.as_str(), c.synced_through, c.tokens), ("777", Some(at("2026-11-27T08:00:00Z")), None));
 }
 
 async fn webhook_notifications_are_queued_once_and_leased_like_deliveries<S: QuickBooksStore>(s: &S) {
