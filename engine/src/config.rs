@@ -510,18 +510,18 @@ pub struct OAuthSettings {
 }
 
 /// Intuit's consent page.
-pub const INTUIT_AUTHORIZE: &str = "https://appcenter.intuit.com/connect/oauth2";
+pub use invoiceflow_connectors::quickbooks::oauth::AUTHORIZE_URL as INTUIT_AUTHORIZE;
 /// Intuit's token endpoint.
-pub const INTUIT_TOKENS: &str = "https://oauth.platform.intuit.com/oauth2/v1/tokens/bearer";
+pub use invoiceflow_connectors::quickbooks::oauth::TOKEN_URL as INTUIT_TOKENS;
 /// Where `invoiceflow quickbooks connect` listens by default.
 pub const DEFAULT_REDIRECT_URI: &str = "http://localhost:8765/callback";
 /// Minutes between change-data-capture sweeps by default.
 pub const DEFAULT_SYNC_MINUTES: u32 = 15;
 
 /// QuickBooks' production API.
-pub const QUICKBOOKS_PRODUCTION: &str = "https://quickbooks.api.intuit.com";
+pub use invoiceflow_connectors::quickbooks::api::PRODUCTION as QUICKBOOKS_PRODUCTION;
 /// QuickBooks' sandbox API.
-pub const QUICKBOOKS_SANDBOX: &str = "https://sandbox-quickbooks.api.intuit.com";
+pub use invoiceflow_connectors::quickbooks::api::SANDBOX as QUICKBOOKS_SANDBOX;
 
 /// The validated configuration.
 #[derive(Debug, Clone)]

@@ -58,7 +58,7 @@ struct State {
 /// The right to make one request; its slot in flight is freed when it is dropped.
 #[derive(Debug)]
 pub struct Permit {
-    _slot: OwnedSemaphorePermit,
+    _slot: Option<OwnedSemaphorePermit>,
 }
 
 const SECOND: Duration = Duration::from_secs(1);
@@ -91,8 +91,9 @@ impl Limiter {
     /// Waits until a request may start: a slot in flight is free, the last second and the last
     /// minute leave room, and no pause is running. Waiters get slots in flight in turn.
     pub async fn acquire(&self) -> Permit {
-        let slot =
-            Arc::clone(&self.inner.in_flight).acquire_owned().await.expect("the limiter never closes its semaphore");
+        // The semaphore is never closed, so a slot always comes; were it closed, requests would
+        // still be paced by the windows below.
+        let slot = Arc::clone(&self.inner.in_flight).acquire_owned().await.ok();
         loop {
             let wait = {
                 let mut state = self.state();

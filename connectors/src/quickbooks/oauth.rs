@@ -108,17 +108,6 @@ enum Grant<'a> {
 }
 
 impl OAuthApp {
-    /// The app `client_id` at Intuit's production endpoints.
-    pub fn production(client_id: &str, client_secret: SecretString, redirect_uri: Url) -> Self {
-        Self {
-            client_id: client_id.to_owned(),
-            client_secret,
-            authorize_url: Url::parse(AUTHORIZE_URL).expect("AUTHORIZE_URL is a valid URL"),
-            token_url: Url::parse(TOKEN_URL).expect("TOKEN_URL is a valid URL"),
-            redirect_uri,
-        }
-    }
-
     /// Where to send an admin to connect a company; Intuit sends them back to the redirect URI
     /// with `code`, `realmId` and this `state` (which the caller checks, against CSRF).
     pub fn authorization_url(&self, state: &str) -> Url {
@@ -265,11 +254,13 @@ mod tests {
     const ANSWER: &str = r#"{"token_type":"bearer","access_token":"eyJ-access","expires_in":3600,"refresh_token":"AB11-refresh","x_refresh_token_expires_in":8726400}"#;
 
     fn app() -> OAuthApp {
-        OAuthApp::production(
-            "ABc123",
-            SecretString::new("s3cr3t"),
-            Url::parse("https://invoiceflow.example/quickbooks/callback").unwrap(),
-        )
+        OAuthApp {
+            client_id: "ABc123".into(),
+            client_secret: SecretString::new("s3cr3t"),
+            authorize_url: Url::parse(AUTHORIZE_URL).unwrap(),
+            token_url: Url::parse(TOKEN_URL).unwrap(),
+            redirect_uri: Url::parse("https://invoiceflow.example/quickbooks/callback").unwrap(),
+        }
     }
 
     fn now() -> DateTime<Utc> {

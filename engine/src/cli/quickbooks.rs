@@ -7,7 +7,7 @@ use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use clap::{Args, Subcommand};
 use invoiceflow::quickbooks::tokens::TokenKeeper;
-use invoiceflow::quickbooks::{Companies, sync};
+use invoiceflow::quickbooks::{Companies, Watch, sync};
 use invoiceflow::store::{ConnectionState, QuickBooksStore, Store};
 use serde_json::json;
 
@@ -122,7 +122,8 @@ async fn sync_now<S: Store + QuickBooksStore>(args: SyncArgs, env: &Env, store: 
         let bar =
             indicatif::ProgressBar::new_spinner().with_message(format!("{}: asking QuickBooks…", company.account));
         bar.enable_steady_tick(std::time::Duration::from_millis(120));
-        let swept = sync::sweep(store, &client, company, &keeper, &node, &env.clock, args.since).await;
+        let watch = Watch { store, client: &client, keeper: &keeper, node: &node };
+        let swept = sync::sweep(&watch, company, &env.clock, args.since).await;
         bar.finish_and_clear();
         match swept {
             Ok(s) => {

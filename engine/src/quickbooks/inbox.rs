@@ -6,12 +6,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::Duration;
 use invoiceflow_connectors::quickbooks::api::{ApiError, Entity};
-use invoiceflow_connectors::secret::SecretString;
 
-use super::tokens::TokenKeeper;
-use super::{Companies, WatchError, WatchedCompany, entities};
+use super::{Companies, Watch, WatchError, WatchedCompany, entities};
 use crate::clock::Clock;
 use crate::store::quickbooks::{InboxEntry, QuickBooksStore};
 use crate::store::{Moment, Outcome, Store};
@@ -46,13 +44,11 @@ fn backoff(attempts: u32) -> Duration {
 /// # Errors
 /// [`WatchError::Store`]; QuickBooks' failures put notifications off instead.
 pub async fn drain<S: Store + QuickBooksStore>(
-    store: &S,
-    client: &reqwest::Client,
+    watch: &Watch<'_, S>,
     companies: &Companies,
-    keeper: &TokenKeeper,
-    node: &str,
     clock: &Clock,
 ) -> Result<Drained, WatchError> {
+    let (store, node) = (watch.store, watch.node);
     let now = clock.now.instant();
     let leased = store.claim_inbox(node, now, now + LEASE, BATCH).await?;
     let mut round = Drained { leased: leased.len() as u64, ..Drained::default() };
@@ -67,7 +63,7 @@ pub async fn drain<S: Store + QuickBooksStore>(
             round.done += store.inbox_done(node, &seqs, now).await?;
             continue;
         };
-        match company_round(store, client, company, keeper, node, clock, &entries).await {
+        match company_round(watch, company, clock, &entries).await {
             Ok(outcome) => {
                 round.applied += outcome;
                 round.done += store.inbox_done(node, &seqs, now).await?;
@@ -91,11 +87,8 @@ pub async fn drain<S: Store + QuickBooksStore>(
 
 /// Fetches and applies one company's notifications.
 async fn company_round<S: Store + QuickBooksStore>(
-    store: &S,
-    client: &reqwest::Client,
+    watch: &Watch<'_, S>,
     company: &WatchedCompany,
-    keeper: &TokenKeeper,
-    node: &str,
     clock: &Clock,
     entries: &[InboxEntry],
 ) -> Result<Outcome, WatchError> {
@@ -111,17 +104,10 @@ async fn company_round<S: Store + QuickBooksStore>(
             fetch.entry(entity).or_default().insert(e.item.entity_id.clone());
         }
     }
-    let mut token = keeper.token(store, client, company, node, now, None).await?;
     for (entity, ids) in fetch {
         let ids: Vec<String> = ids.into_iter().collect();
-        let values = match company.api.fetch(client, &token, entity, &ids).await {
-            Err(ApiError::Unauthorized) => {
-                // One refresh, one more try; a second 401 means the grant itself is gone.
-                token = keeper.token(store, client, company, node, now, Some(&token)).await?;
-                retry_once(store, company, client, &token, entity, &ids, now).await?
-            }
-            other => other.map_err(|error| WatchError::Api { company: company.account.clone(), error })?,
-        };
+        let values =
+            watch.call(company, now, async |token| company.api.fetch(watch.client, token, entity, &ids).await).await?;
         let read = entities::read(entity, values, &company.account, &clock.companies, now);
         for refused in &read.refused {
             tracing::error!(company = %company.account, "a QuickBooks entity cannot be read: {refused}");
@@ -131,26 +117,7 @@ async fn company_round<S: Store + QuickBooksStore>(
     if records.is_empty() {
         return Ok(Outcome::default());
     }
-    Ok(store.apply(records, &Moment { now, calendar: clock }).await?)
-}
-
-async fn retry_once<S: QuickBooksStore>(
-    store: &S,
-    company: &WatchedCompany,
-    client: &reqwest::Client,
-    token: &SecretString,
-    entity: Entity,
-    ids: &[String],
-    now: DateTime<Utc>,
-) -> Result<Vec<serde_json::Value>, WatchError> {
-    match company.api.fetch(client, token, entity, ids).await {
-        Err(ApiError::Unauthorized) => {
-            let reason = "QuickBooks refused a freshly refreshed access token (HTTP 401)".to_owned();
-            store.disconnect(&company.account, &reason, now).await?;
-            Err(WatchError::NeedsReconnect { company: company.account.clone(), reason })
-        }
-        other => other.map_err(|error| WatchError::Api { company: company.account.clone(), error }),
-    }
+    Ok(watch.store.apply(records, &Moment { now, calendar: clock }).await?)
 }
 
 #[cfg(test)]

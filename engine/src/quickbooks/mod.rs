@@ -19,6 +19,53 @@ use invoiceflow_rules::AccountName;
 
 use crate::config::Config;
 use crate::store::StoreError;
+use crate::store::quickbooks::QuickBooksStore;
+use tokens::TokenKeeper;
+
+/// What watching works with: the store, an HTTP client, the token keeper and this node's name
+/// (in leases).
+#[derive(Debug, Clone, Copy)]
+pub struct Watch<'a, S> {
+    /// The store.
+    pub store: &'a S,
+    /// The HTTP client QuickBooks is called with.
+    pub client: &'a reqwest::Client,
+    /// Hands out fresh tokens.
+    pub keeper: &'a TokenKeeper,
+    /// This node's name.
+    pub node: &'a str,
+}
+
+impl<S: QuickBooksStore> Watch<'_, S> {
+    /// `call`s QuickBooks for `company` at `now` with its access token; after a 401, once more
+    /// with a refreshed one. A second 401 means the grant itself is gone: the company needs
+    /// reconnecting.
+    ///
+    /// # Errors
+    /// [`WatchError`]: tokens, QuickBooks' answer, or the store.
+    pub async fn call<T>(
+        &self,
+        company: &WatchedCompany,
+        now: chrono::DateTime<chrono::Utc>,
+        call: impl AsyncFn(&SecretString) -> Result<T, ApiError>,
+    ) -> Result<T, WatchError> {
+        let api = |error| WatchError::Api { company: company.account.clone(), error };
+        let token = self.keeper.token(self.store, self.client, company, self.node, now, None).await?;
+        match call(&token).await {
+            Err(ApiError::Unauthorized) => {}
+            other => return other.map_err(api),
+        }
+        let token = self.keeper.token(self.store, self.client, company, self.node, now, Some(&token)).await?;
+        match call(&token).await {
+            Err(ApiError::Unauthorized) if company.fixed_token.is_none() => {
+                let reason = "QuickBooks refused a freshly refreshed access token (HTTP 401)".to_owned();
+                self.store.disconnect(&company.account, &reason, now).await?;
+                Err(WatchError::NeedsReconnect { company: company.account.clone(), reason })
+            }
+            other => other.map_err(api),
+        }
+    }
+}
 
 /// A company as the watcher reaches it.
 #[derive(Debug)]

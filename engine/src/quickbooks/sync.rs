@@ -9,8 +9,7 @@ use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use invoiceflow_connectors::quickbooks::api::{ApiError, Entity, MAX_RESULTS};
 use invoiceflow_connectors::secret::SecretString;
 
-use super::tokens::TokenKeeper;
-use super::{WatchError, WatchedCompany, entities};
+use super::{Watch, WatchError, WatchedCompany, entities};
 use crate::clock::Clock;
 use crate::store::quickbooks::QuickBooksStore;
 use crate::store::{Moment, Outcome, Store};
@@ -42,33 +41,25 @@ pub struct Swept {
 /// # Errors
 /// [`WatchError`]: tokens, QuickBooks or the store; the sync point stays where it was.
 pub async fn sweep<S: Store + QuickBooksStore>(
-    store: &S,
-    client: &reqwest::Client,
+    watch: &Watch<'_, S>,
     company: &WatchedCompany,
-    keeper: &TokenKeeper,
-    node: &str,
     clock: &Clock,
     since: Option<DateTime<Utc>>,
 ) -> Result<Swept, WatchError> {
+    let (store, client) = (watch.store, watch.client);
     let now = clock.now.instant();
-    let api_err = |error| WatchError::Api { company: company.account.clone(), error };
     let stored = store.connections().await?.into_iter().find(|c| c.company == company.account);
     let oldest = now - LOOK_BACK + Duration::minutes(5);
     let since = since.or(stored.and_then(|c| c.synced_through)).unwrap_or(oldest).max(oldest);
-    let token = keeper.token(store, client, company, node, now, None).await?;
-    let answer = match company.api.cdc(client, &token, &Entity::ALL, since, now).await {
-        Err(ApiError::Unauthorized) => {
-            let token = keeper.token(store, client, company, node, now, Some(&token)).await?;
-            company.api.cdc(client, &token, &Entity::ALL, since, now).await
-        }
-        other => other,
-    }
-    .map_err(api_err)?;
+    let answer =
+        watch.call(company, now, async |token| company.api.cdc(client, token, &Entity::ALL, since, now).await).await?;
     let mut swept = Swept { since: Some(since), ..Swept::default() };
     let mut records = Vec::new();
     for (entity, values) in answer.entities {
         let values = if answer.truncated.contains(&entity) {
-            let (values, queries) = by_windows(client, company, &token, entity, since, now).await.map_err(api_err)?;
+            let (values, queries) = watch
+                .call(company, now, async |token| by_windows(client, company, token, entity, since, now).await)
+                .await?;
             swept.split_queries += queries;
             values
         } else {

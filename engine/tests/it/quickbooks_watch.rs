@@ -4,9 +4,9 @@
 use chrono::{DateTime, Utc};
 use invoiceflow::clock::{Clock, Now};
 use invoiceflow::config::Config;
-use invoiceflow::quickbooks::Companies;
 use invoiceflow::quickbooks::inbox::drain;
 use invoiceflow::quickbooks::tokens::TokenKeeper;
+use invoiceflow::quickbooks::{Companies, Watch};
 use invoiceflow::store::{InboxItem, InvoiceQuery, QuickBooksStore, SqliteStore, Store};
 
 use crate::fake_quickbooks::{Endpoint, Failure, FakeQuickBooks, InvoiceSpec, Kind};
@@ -105,6 +105,7 @@ async fn queued_notifications_are_fetched_in_one_query_per_kind_and_survive_a_50
     let companies = Companies::from_config(&config).unwrap();
     let client = invoiceflow_connectors::http::client(true).unwrap();
     let keeper = TokenKeeper::default();
+    let watch = Watch { store: &store, client: &client, keeper: &keeper, node: "node-a" };
     let clock = Clock { now: Now::At(at("2026-11-25T09:01:00Z")), companies: config.companies.clone() };
     let items: Vec<InboxItem> = (0..150)
         .map(|n| InboxItem {
@@ -119,14 +120,14 @@ async fn queued_notifications_are_fetched_in_one_query_per_kind_and_survive_a_50
 
     // QuickBooks fails once: everything waits for its next try, nothing is lost.
     fake.fail_next_on(Endpoint::Query, 1, Failure::ServerError);
-    let round = drain(&store, &client, &companies, &keeper, "node-a", &clock).await.unwrap();
+    let round = drain(&watch, &companies, &clock).await.unwrap();
     assert_eq!((round.leased, round.done, round.retrying), (150, 0, 150));
     assert_eq!(store.inbox_gauge(None).await.unwrap().pending, 150);
 
     // Its next try, 10 s later: one query for all 150, applied.
     let later = Clock { now: Now::At(at("2026-11-25T09:01:11Z")), companies: config.companies.clone() };
     let before = fake.count(Endpoint::Query);
-    let round = drain(&store, &client, &companies, &keeper, "node-a", &later).await.unwrap();
+    let round = drain(&watch, &companies, &later).await.unwrap();
     assert_eq!((round.leased, round.done, round.applied.imported), (150, 150, 150));
     assert_eq!(fake.count(Endpoint::Query) - before, 1, "one query for 150 ids");
     assert_eq!(store.invoices(&InvoiceQuery { limit: 1000, ..Default::default() }).await.unwrap().len(), 150);
