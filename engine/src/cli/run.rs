@@ -11,6 +11,9 @@ use chrono::Duration;
 use clap::Args;
 use invoiceflow::clock::RunningClock;
 use invoiceflow::dispatch::Dispatcher;
+use invoiceflow::quickbooks::tokens::TokenKeeper;
+use invoiceflow::quickbooks::watcher::Watcher;
+use invoiceflow::quickbooks::{Companies, Watch};
 use invoiceflow::rulebook::{LiveRules, Refreshed, Reloaded};
 use invoiceflow::run::{Engine, Routes, Tick};
 use invoiceflow::server::{self, ApiOptions};
@@ -118,12 +121,15 @@ pub(crate) async fn run<S: Store + invoiceflow::store::QuickBooksStore + Clone +
     Ok(ExitCode::SUCCESS)
 }
 
-/// The engine until SIGTERM or Ctrl-C, as two loops side by side sharing the store:
+/// The engine until SIGTERM or Ctrl-C, as loops side by side sharing the store:
 ///
 /// - the planner: a planning pass every `--plan-every` seconds (the rules directory re-read
 ///   first) and — as soon as posted records changed something — the change-triggered rules, a
 ///   page of changes at a time;
-/// - the dispatcher: the outbox, as soon as the planner decided something and every second.
+/// - the dispatcher: the outbox, as soon as the planner decided something and every second;
+/// - the QuickBooks watcher (with companies configured): webhook notifications fetched as they
+///   arrive, change-data-capture sweeps on their schedule; what it applies wakes the planner;
+/// - the store's upkeep.
 ///
 /// On a stop, the planner stops, the dispatcher finishes the round under way (claiming no other)
 /// within [`FINISH`] — past that, the deliveries it still holds are released for another node —
@@ -154,12 +160,16 @@ async fn run_until_stopped<S: Store + invoiceflow::store::QuickBooksStore + Clon
         RunningClock::system(companies)
     };
     let wake = Arc::new(Notify::new());
+    let inbox = Arc::new(Notify::new());
     let outbox = Notify::new();
+    let quickbooks = Companies::from_config(&env.config)?;
+    let client = invoiceflow_connectors::http::client(true)?;
+    let keeper = TokenKeeper::default();
     let (stop, stopped) = watch::channel(false);
     let server = if args.no_server {
         None
     } else {
-        Some(start_server(&args, env, store, &running, &wake, stopped.clone()).await?)
+        Some(start_server(&args, env, store, &running, (&wake, &inbox), stopped.clone()).await?)
     };
     let dispatcher = dispatcher(&args, env, node.clone());
     tracing::info!(node = %node, "invoiceflow run: planning every {} s, dispatching as work is decided", args.plan_every);
@@ -182,7 +192,18 @@ async fn run_until_stopped<S: Store + invoiceflow::store::QuickBooksStore + Clon
     .run(live, hangups, server, stopped.clone());
     let dispatching = dispatch_loop(env, store, routes, &running, &dispatcher, &outbox, stopped.clone());
     let upkeep = maintain(store, stopped.clone());
-    let ended = tokio::try_join!(signal, planning, dispatching, upkeep);
+    let watcher = Watcher {
+        watch: Watch { store, client: &client, keeper: &keeper, node: &node },
+        companies: &quickbooks,
+        clock: &running,
+        inbox: &inbox,
+        changed: &wake,
+    };
+    let watching = async {
+        watcher.run(stopped.clone()).await;
+        Ok(())
+    };
+    let ended = tokio::try_join!(signal, planning, dispatching, upkeep, watching);
     let _ = stop.send(true);
     let released = store.release(&node).await.unwrap_or(0);
     if released > 0 {
@@ -378,7 +399,7 @@ async fn start_server<S: Store + invoiceflow::store::QuickBooksStore + Clone + '
     env: &Env,
     store: &S,
     clock: &RunningClock,
-    wake: &Arc<Notify>,
+    (wake, inbox): (&Arc<Notify>, &Arc<Notify>),
     mut stopped: watch::Receiver<bool>,
 ) -> anyhow::Result<tokio::task::JoinHandle<std::io::Result<()>>> {
     let config = &env.config.server;
@@ -395,7 +416,7 @@ async fn start_server<S: Store + invoiceflow::store::QuickBooksStore + Clone + '
     })?;
     let address = listener.local_addr().context("the address listened on")?;
     let options = ApiOptions {
-        webhooks: webhook_options(env, wake)?,
+        webhooks: webhook_options(env, inbox)?,
         token,
         max_body: config.max_body,
         companies: env.config.companies.clone(),
@@ -410,9 +431,9 @@ async fn start_server<S: Store + invoiceflow::store::QuickBooksStore + Clone + '
     Ok(task)
 }
 
-/// The webhook endpoint's verifier tokens, read now (a missing one names its key); none configured:
-/// the endpoint stays off.
-fn webhook_options(env: &Env, wake: &Arc<Notify>) -> anyhow::Result<Option<server::WebhookOptions>> {
+/// The webhook endpoint's verifier tokens, read now (a missing one names its key), and the watcher's
+/// inbox to wake; none configured: the endpoint stays off.
+fn webhook_options(env: &Env, inbox: &Arc<Notify>) -> anyhow::Result<Option<server::WebhookOptions>> {
     let mut verifiers = Vec::new();
     for (company, api) in &env.config.quickbooks_api {
         if let Some(source) = &api.webhook_verifier {
@@ -422,7 +443,7 @@ fn webhook_options(env: &Env, wake: &Arc<Notify>) -> anyhow::Result<Option<serve
             verifiers.push((api.realm_id.clone(), token));
         }
     }
-    Ok((!verifiers.is_empty()).then(|| server::WebhookOptions { verifiers, wake: Arc::clone(wake) }))
+    Ok((!verifiers.is_empty()).then(|| server::WebhookOptions { verifiers, wake: Arc::clone(inbox) }))
 }
 
 /// Logs what a refresh of the rules directory picked up.

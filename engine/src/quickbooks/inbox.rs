@@ -85,6 +85,29 @@ pub async fn drain<S: Store + QuickBooksStore>(
     Ok(round)
 }
 
+/// Rounds until the notifications due at the clock's instant are worked through (a round leased
+/// fewer than a full batch).
+///
+/// # Errors
+/// [`WatchError::Store`], after the rounds before it were saved.
+pub async fn drain_all<S: Store + QuickBooksStore>(
+    watch: &Watch<'_, S>,
+    companies: &Companies,
+    clock: &Clock,
+) -> Result<Drained, WatchError> {
+    let mut total = Drained::default();
+    loop {
+        let round = drain(watch, companies, clock).await?;
+        total.leased += round.leased;
+        total.done += round.done;
+        total.retrying += round.retrying;
+        total.applied += round.applied;
+        if round.leased < u64::from(BATCH) {
+            return Ok(total);
+        }
+    }
+}
+
 /// Fetches and applies one company's notifications.
 async fn company_round<S: Store + QuickBooksStore>(
     watch: &Watch<'_, S>,

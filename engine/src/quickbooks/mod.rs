@@ -1,12 +1,15 @@
 //! Watching QuickBooks Online: the companies connected by OAuth, their tokens kept fresh
 //! ([`tokens`]), the entities webhooks name fetched and applied ([`inbox`]), and change-data-
-//! capture sweeps that back-fill what webhooks missed ([`sync`]). Fetched entities go through
-//! the parser and store path `invoiceflow import` takes ([`entities`]).
+//! capture sweeps that back-fill what webhooks missed ([`sync`]) on a schedule ([`sweeps`]), all
+//! driven by `invoiceflow run` ([`watcher`]). Fetched entities go through the parser and store
+//! path `invoiceflow import` takes ([`entities`]).
 
 pub mod entities;
 pub mod inbox;
+pub mod sweeps;
 pub mod sync;
 pub mod tokens;
+pub mod watcher;
 
 use std::collections::BTreeMap;
 

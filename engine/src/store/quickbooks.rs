@@ -176,6 +176,20 @@ pub trait QuickBooksStore: Send + Sync {
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// Node `node` takes the sweep of `company` (QuickBooks id `realm_id`) until `until`, unless
+    /// another node holds it or a sweep finished after `due` (it is not due yet); true when taken.
+    /// A company with a fixed token, never connected, gets a row for it. [`Self::note_sync`]
+    /// frees it.
+    fn claim_sweep(
+        &self,
+        company: &AccountName,
+        realm_id: &str,
+        node: &str,
+        due: DateTime<Utc>,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
     /// Queues `items` received at `now` (a notification already queued is kept once) and notes
     /// the webhook on their companies; returns how many were new.
     fn enqueue(&self, items: &[InboxItem], now: DateTime<Utc>) -> impl Future<Output = Result<u64, StoreError>> + Send;
@@ -336,7 +350,16 @@ pub(crate) mod sql {
         synced_through, last_sync_at, updated_at) VALUES ($1, $4, 'connected', $3, $2, $3, $3) \
         ON CONFLICT (company) DO UPDATE SET synced_through = CASE WHEN quickbooks_connections.synced_through IS NULL \
         OR quickbooks_connections.synced_through < $2 THEN $2 ELSE quickbooks_connections.synced_through END, \
-        last_sync_at = $3, updated_at = $3";
+        last_sync_at = $3, sweep_owner = NULL, sweep_until = NULL, updated_at = $3";
+
+    /// Node `$3` takes the sweep of company `$1` (realm `$2`) until `$5`, at `$4`, unless a sweep
+    /// finished after `$6`.
+    pub(crate) const CLAIM_SWEEP: &str = "INSERT INTO quickbooks_connections (company, realm_id, state, connected_at, \
+        sweep_owner, sweep_until, updated_at) VALUES ($1, $2, 'connected', $4, $3, $5, $4) \
+        ON CONFLICT (company) DO UPDATE SET sweep_owner = $3, sweep_until = $5 \
+        WHERE (quickbooks_connections.sweep_until IS NULL OR quickbooks_connections.sweep_until < $4 \
+        OR quickbooks_connections.sweep_owner = $3) \
+        AND (quickbooks_connections.last_sync_at IS NULL OR quickbooks_connections.last_sync_at <= $6)";
 
     /// Notifications from `[realm, entity, id, operation, last_updated]` rows `$1`, received at `$2`.
     pub(crate) const ENQUEUE: super::super::sql::Sql = super::super::sql::Sql {
@@ -526,6 +549,27 @@ macro_rules! quickbooks_store {
                     .execute(&self.pool)
                     .await?;
                 Ok(())
+            }
+
+            async fn claim_sweep(
+                &self,
+                company: &invoiceflow_rules::AccountName,
+                realm_id: &str,
+                node: &str,
+                due: chrono::DateTime<chrono::Utc>,
+                now: chrono::DateTime<chrono::Utc>,
+                until: chrono::DateTime<chrono::Utc>,
+            ) -> Result<bool, $crate::store::StoreError> {
+                let taken = sqlx::query($crate::store::quickbooks::sql::CLAIM_SWEEP)
+                    .bind(company.as_str())
+                    .bind(realm_id)
+                    .bind(node)
+                    .bind(now.timestamp_micros())
+                    .bind(until.timestamp_micros())
+                    .bind(due.timestamp_micros())
+                    .execute(&self.pool)
+                    .await?;
+                Ok(taken.rows_affected() == 1)
             }
 
             async fn enqueue(

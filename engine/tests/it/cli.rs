@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use serde_json::Value;
+
+use crate::support::Receiver;
 use tempfile::TempDir;
 
 const BIN: &str = env!("CARGO_BIN_EXE_invoiceflow");
@@ -1764,56 +1766,6 @@ fn run_once_delivers_what_rules_decided_into_the_example_sinks_and_nothing_twice
     );
     let outbox = sandbox.run(&["--config", &config, "outbox", "list", "--json"]).expect_code(0).json_lines();
     assert!(outbox.iter().all(|d| d["status"] == "delivered" && d["attempts"] == 1), "{outbox:?}");
-}
-
-/// A Slack-like HTTP receiver on 127.0.0.1, in a thread: each request answered with the next
-/// scripted `(status, body)` (then `200 ok`), each body kept.
-struct Receiver {
-    port: u16,
-    bodies: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
-}
-
-impl Receiver {
-    fn start(script: &[(u16, &str)]) -> Self {
-        use std::io::{BufRead as _, BufReader, Read as _};
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        let port = listener.local_addr().expect("address").port();
-        let bodies = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let mut script: std::collections::VecDeque<(u16, String)> =
-            script.iter().map(|(s, b)| (*s, (*b).to_owned())).collect();
-        let kept = std::sync::Arc::clone(&bodies);
-        std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let mut reader = BufReader::new(stream);
-                let mut length = 0;
-                loop {
-                    let mut line = String::new();
-                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                        break;
-                    }
-                    if let Some((name, value)) = line.split_once(':')
-                        && name.eq_ignore_ascii_case("content-length")
-                    {
-                        length = value.trim().parse().unwrap_or(0);
-                    }
-                }
-                let mut body = vec![0; length];
-                let _ = reader.read_exact(&mut body);
-                kept.lock().unwrap().push(String::from_utf8_lossy(&body).into_owned());
-                let (status, answer) = script.pop_front().unwrap_or((200, "ok".to_owned()));
-                let response = format!(
-                    "HTTP/1.1 {status} X\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
-                    answer.len()
-                );
-                let _ = reader.get_mut().write_all(response.as_bytes());
-            }
-        });
-        Self { port, bodies }
-    }
-
-    fn bodies(&self) -> Vec<String> {
-        self.bodies.lock().unwrap().clone()
-    }
 }
 
 #[test]

@@ -2,10 +2,9 @@
 //! SQLite store in a temporary directory (in this process), and `invoiceflow run` as a child
 //! process — records posted and acted on at once, the rules directory edited while it runs.
 
-use std::io::{BufRead as _, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use invoiceflow::clock::RunningClock;
@@ -16,6 +15,8 @@ use invoiceflow_connectors::quickbooks::webhook::sign;
 use invoiceflow_connectors::secret::SecretString;
 use serde_json::{Value, json};
 use tokio::sync::Notify;
+
+use crate::support::Engine;
 
 const BIN: &str = env!("CARGO_BIN_EXE_invoiceflow");
 const TOKEN: &str = "test-token-4f1c9a7e";
@@ -408,14 +409,6 @@ async fn an_internal_error_is_a_generic_500_with_the_details_only_in_the_log() {
 
 // ---- `invoiceflow run` as a child process ----
 
-/// The `invoiceflow run` child: its output collected as it comes, killed if the test fails.
-struct Engine {
-    child: Child,
-    base: String,
-    stdout: Arc<Mutex<String>>,
-    stderr: Arc<Mutex<String>>,
-}
-
 /// A sandbox: a configuration sending the `finance` Slack destination into `sent/slack.jsonl`,
 /// a rules directory, and a SQLite database.
 struct Sandbox {
@@ -458,7 +451,7 @@ impl Sandbox {
 
     /// Starts `invoiceflow run` listening on a free port, planning every `plan_every` seconds.
     fn run(&self, plan_every: u64) -> Engine {
-        let mut child = Command::new(BIN)
+        let child = Command::new(BIN)
             .args(["--config", self.config().to_str().unwrap(), "--now", "2026-11-25T12:00:00Z", "run"])
             .args(["--listen", "127.0.0.1:0", "--plan-every", &plan_every.to_string()])
             .current_dir(self.dir.path())
@@ -472,25 +465,7 @@ impl Sandbox {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let collect = |stream: Box<dyn std::io::Read + Send>| {
-            let text = Arc::new(Mutex::new(String::new()));
-            let sink = Arc::clone(&text);
-            std::thread::spawn(move || {
-                for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                    let mut text = sink.lock().unwrap();
-                    text.push_str(&line);
-                    text.push('\n');
-                }
-            });
-            text
-        };
-        let stdout = collect(Box::new(child.stdout.take().unwrap()));
-        let stderr = collect(Box::new(child.stderr.take().unwrap()));
-        let mut engine = Engine { child, base: String::new(), stdout, stderr };
-        let line = engine.wait_for(&engine.stdout, "HTTP API on http://", Duration::from_secs(30));
-        let address = line.split("http://").nth(1).unwrap().split_whitespace().next().unwrap();
-        engine.base = format!("http://{address}");
-        engine
+        Engine::start(child).listening()
     }
 
     /// The Slack posts delivered so far, as their text.
@@ -527,62 +502,17 @@ impl Sandbox {
     }
 }
 
-impl Engine {
-    /// Waits until `stream` holds a line containing `needle`, and returns that line.
-    fn wait_for(&self, stream: &Mutex<String>, needle: &str, within: Duration) -> String {
-        let started = Instant::now();
-        loop {
-            if let Some(line) = stream.lock().unwrap().lines().find(|l| l.contains(needle)) {
-                return line.to_owned();
-            }
-            assert!(
-                started.elapsed() < within,
-                "no line with {needle:?} within {within:?}\nstdout:\n{}\nstderr:\n{}",
-                self.stdout.lock().unwrap(),
-                self.stderr.lock().unwrap()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
+trait OpenAndPay {
+    async fn open_and_pay(&self, id: &str);
+}
 
-    /// Counts the lines of standard error holding `needle`.
-    fn count_in_log(&self, needle: &str) -> usize {
-        self.stderr.lock().unwrap().lines().filter(|l| l.contains(needle)).count()
-    }
-
+impl OpenAndPay for Engine {
     /// Posts an open invoice `id`, then the same invoice paid.
     async fn open_and_pay(&self, id: &str) {
         let open = post(&self.base, Some(TOKEN), lines(&[invoice(id, "500.00", "2026-11-20T10:00:00Z")])).await;
         assert_eq!(open.status, 200, "{open:#?}");
         let paid = post(&self.base, Some(TOKEN), lines(&[invoice(id, "0.00", "2026-11-24T10:00:00Z")])).await;
         assert_eq!((paid.status, paid.report().updated), (200, 1), "{paid:#?}");
-    }
-
-    fn signal(&self, name: &str) {
-        let status = Command::new("kill").args([&format!("-{name}"), &self.child.id().to_string()]).status().unwrap();
-        assert!(status.success());
-    }
-
-    /// SIGTERM, then the exit status within 15 s.
-    fn terminate(mut self) -> std::process::ExitStatus {
-        self.signal("TERM");
-        let started = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(started.elapsed() < Duration::from_secs(15), "still running 15 s after SIGTERM");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Engine {
-    fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
     }
 }
 

@@ -1824,6 +1824,24 @@ async fn a_quickbooks_connection_keeps_its_tokens_and_refreshes_one_node_at_a_ti
     s.note_sync(&fixed, "777", at("2026-11-27T08:00:00Z"), t3).await.unwrap();
     let c = s.connections().await.unwrap().into_iter().find(|c| c.company == fixed).unwrap();
     assert_eq!((c.realm_id.as_str(), c.synced_through, c.tokens), ("777", Some(at("2026-11-27T08:00:00Z")), None));
+
+    // One sweep in flight per company: taken when due and free, by one node; freed by the sync;
+    // a dead sweeper's lease runs out; a company never synced gets a row for it.
+    let t4 = t3 + chrono::Duration::hours(1);
+    let due = t4 - chrono::Duration::minutes(15);
+    let lease = chrono::Duration::minutes(10);
+    assert!(s.claim_sweep(&fixed, "777", "node-a", due, t4, t4 + lease).await.unwrap());
+    assert!(!s.claim_sweep(&fixed, "777", "node-b", due, t4, t4 + lease).await.unwrap(), "held by node-a");
+    s.note_sync(&fixed, "777", t4, t4).await.unwrap();
+    assert!(!s.claim_sweep(&fixed, "777", "node-b", due, t4, t4 + lease).await.unwrap(), "swept just now");
+    let t5 = t4 + chrono::Duration::minutes(15);
+    assert!(s.claim_sweep(&fixed, "777", "node-b", t5 - chrono::Duration::minutes(15), t5, t5 + lease).await.unwrap());
+    let t6 = t5 + lease + chrono::Duration::seconds(1);
+    assert!(s.claim_sweep(&fixed, "777", "node-a", t6, t6, t6 + lease).await.unwrap(), "node-b's lease ran out");
+    let new = AccountName::new("newco").unwrap();
+    assert!(s.claim_sweep(&new, "888", "node-a", t6, t6, t6 + lease).await.unwrap());
+    let c = s.connections().await.unwrap().into_iter().find(|c| c.company == new).unwrap();
+    assert_eq!((c.realm_id.as_str(), c.synced_through, c.last_sync_at), ("888", None, None));
 }
 
 async fn webhook_notifications_are_queued_once_and_leased_like_deliveries<S: QuickBooksStore>(s: &S) {
