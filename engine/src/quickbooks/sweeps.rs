@@ -1,5 +1,5 @@
 //! When each company is swept: once as the engine starts, every `sync_every_minutes` (default
-//! 15; 0 turns these off) from its sync point, and once a day over the last 25 hours whatever
+//! 15) from its sync point, and once a day over the last 25 hours whatever
 //! the sync point says — a safety net for a change QuickBooks committed later than the sweeps'
 //! overlap allows. Across nodes a sweep is leased in the store: one node sweeps a company at a
 //! time, and a company another node swept a moment ago is not swept again.
@@ -107,11 +107,9 @@ impl Sweeps {
             };
             let reachable = company.fixed_token.is_some()
                 || stored.is_some_and(|c| c.state == ConnectionState::Connected && c.tokens.is_some());
-            let periodic = |from: DateTime<Utc>| (every > Duration::zero()).then(|| from + every);
-            let far = now + Duration::days(3650);
             if !reachable {
                 // Looked at again at its next turn: `quickbooks connect` may have run meanwhile.
-                due.next = Some(periodic(now).unwrap_or(now + RETRY * 15).min(due.daily));
+                due.next = Some((now + every).min(due.daily));
                 if kind == SweepKind::Daily {
                     due.daily = now + Duration::days(1);
                 }
@@ -130,7 +128,7 @@ impl Sweeps {
                 .await?
             {
                 let last = stored.and_then(|c| c.last_sync_at).unwrap_or(now);
-                due.next = Some(periodic(last.max(now - every)).unwrap_or(far).max(now + Duration::seconds(30)));
+                due.next = Some((last.max(now - every) + every).max(now + Duration::seconds(30)));
                 if kind == SweepKind::Daily {
                     due.daily = now + Duration::days(1);
                 }
@@ -143,7 +141,7 @@ impl Sweeps {
             };
             match &result {
                 Ok(_) => {
-                    due.next = Some(periodic(now).unwrap_or(far));
+                    due.next = Some(now + every);
                     if kind == SweepKind::Daily {
                         due.daily = now + Duration::days(1);
                     }

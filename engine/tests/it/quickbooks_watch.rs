@@ -132,3 +132,139 @@ async fn queued_notifications_are_fetched_in_one_query_per_kind_and_survive_a_50
     assert_eq!(fake.count(Endpoint::Query) - before, 1, "one query for 150 ids");
     assert_eq!(store.invoices(&InvoiceQuery { limit: 1000, ..Default::default() }).await.unwrap().len(), 150);
 }
+
+/// A SQLite store, companies and a watch context on the fake, for company `acme` with a fixed
+/// token in a file (this process's environment is shared by the tests running beside it).
+struct Watched {
+    _dir: tempfile::TempDir,
+    config: Config,
+    store: SqliteStore,
+    companies: Companies,
+    client: reqwest::Client,
+    keeper: TokenKeeper,
+}
+
+impl Watched {
+    async fn new(fake: &FakeQuickBooks) -> Self {
+        let token = fake.grant(REALM).access_token;
+        let dir = tempfile::tempdir().unwrap();
+        let path = config(dir.path(), fake);
+        let text = std::fs::read_to_string(&path)
+            .unwrap()
+            .replace("access_token_env = \"QBO_TOKEN\"", "access_token_file = \"token\"");
+        std::fs::write(&path, text).unwrap();
+        std::fs::write(dir.path().join("token"), &token).unwrap();
+        let config = Config::load(Some(&path)).unwrap();
+        let store = SqliteStore::connect(&config.database_url).await.unwrap();
+        store.migrate().await.unwrap();
+        let companies = Companies::from_config(&config).unwrap();
+        let client = invoiceflow_connectors::http::client(true).unwrap();
+        Self { _dir: dir, config, store, companies, client, keeper: TokenKeeper::default() }
+    }
+
+    fn watch<'a>(&'a self, node: &'a str) -> Watch<'a, SqliteStore> {
+        Watch { store: &self.store, client: &self.client, keeper: &self.keeper, node }
+    }
+
+    fn clock(&self, now: &str) -> Clock {
+        Clock { now: Now::At(at(now)), companies: self.config.companies.clone() }
+    }
+
+    async fn status_of(&self, id: &str) -> String {
+        let stored = self.store.invoices(&InvoiceQuery { limit: 100, ..Default::default() }).await.unwrap();
+        stored.into_iter().find(|s| s.record.key().id.as_str() == id).map(|s| s.status).unwrap_or_default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sweeps_run_at_start_every_fifteen_minutes_and_daily_once_across_nodes_and_recover_a_lost_webhook() {
+    use invoiceflow::quickbooks::sweeps::{SweepKind, Sweeps};
+    let fake = FakeQuickBooks::start().await;
+    fake.set_now(at("2026-11-25T09:00:00Z"));
+    fake.add_company(REALM);
+    fake.put(REALM, Kind::Invoice, invoice("101", "1101", "900.00"));
+    // The access token lives an hour from here.
+    fake.set_now(at("2026-11-25T10:00:00Z"));
+    let w = Watched::new(&fake).await;
+    let (a, b) = (w.watch("node-a"), w.watch("node-b"));
+    let t0 = "2026-11-25T10:00:00Z";
+    let mut on_a = Sweeps::new(&w.companies, at(t0));
+    let kinds = |done: &[invoiceflow::quickbooks::sweeps::SweepDone]| {
+        done.iter().map(|d| (d.company.as_str().to_owned(), d.kind, d.result.is_ok())).collect::<Vec<_>>()
+    };
+
+    // As the engine starts: a sweep, from 30 days back.
+    let done = on_a.run_due(&a, &w.companies, &w.clock(t0)).await.unwrap();
+    assert_eq!(kinds(&done), [("acme".to_owned(), SweepKind::Start, true)]);
+    assert_eq!(w.status_of("101").await, "awaiting_send");
+    assert_eq!(on_a.next_due(), Some(at("2026-11-25T10:15:00Z")));
+    // A second node starting a moment later finds it just swept: no second sweep.
+    let mut on_b = Sweeps::new(&w.companies, at("2026-11-25T10:00:20Z"));
+    assert!(on_b.run_due(&b, &w.companies, &w.clock("2026-11-25T10:00:20Z")).await.unwrap().is_empty());
+    assert!(on_a.run_due(&a, &w.companies, &w.clock("2026-11-25T10:05:00Z")).await.unwrap().is_empty());
+    assert_eq!(fake.count(Endpoint::Cdc), 1);
+
+    // Paid in QuickBooks; its webhook is lost. The sweep 15 minutes on brings it in, from the
+    // sync point; the other node's turn, a moment later, finds it done.
+    fake.set_now(at("2026-11-25T10:07:00Z"));
+    fake.update(REALM, Kind::Invoice, "101", |i| i["Balance"] = serde_json::json!(0));
+    let done = on_a.run_due(&a, &w.companies, &w.clock("2026-11-25T10:15:00Z")).await.unwrap();
+    assert_eq!(kinds(&done), [("acme".to_owned(), SweepKind::Periodic, true)]);
+    assert_eq!(w.status_of("101").await, "paid");
+    let cdc = fake.requests().into_iter().filter(|r| r.endpoint == Endpoint::Cdc).nth(1).unwrap();
+    assert!(cdc.param("changedSince").is_some_and(|s| s.starts_with("2026-11-25T09:59")), "{cdc:?}");
+    assert!(on_b.run_due(&b, &w.companies, &w.clock("2026-11-25T10:15:40Z")).await.unwrap().is_empty());
+    assert_eq!(fake.count(Endpoint::Cdc), 2);
+
+    // A failed sweep is tried again a minute on (not at its next quarter hour), then succeeds.
+    fake.fail_next_on(Endpoint::Cdc, 1, Failure::ServerError);
+    let done = on_a.run_due(&a, &w.companies, &w.clock("2026-11-25T10:30:00Z")).await.unwrap();
+    assert_eq!(kinds(&done), [("acme".to_owned(), SweepKind::Periodic, false)]);
+    assert_eq!(on_a.next_due(), Some(at("2026-11-25T10:31:00Z")));
+    let done = on_a.run_due(&a, &w.companies, &w.clock("2026-11-25T10:31:00Z")).await.unwrap();
+    assert_eq!(kinds(&done), [("acme".to_owned(), SweepKind::Periodic, true)]);
+
+    // A day after the start: the daily sweep reads the last 25 hours, whatever the sync point.
+    let done = on_a.run_due(&a, &w.companies, &w.clock("2026-11-26T10:00:00Z")).await.unwrap();
+    assert_eq!(kinds(&done), [("acme".to_owned(), SweepKind::Daily, true)]);
+    let cdc = fake.requests().into_iter().filter(|r| r.endpoint == Endpoint::Cdc).last().unwrap();
+    assert!(cdc.param("changedSince").is_some_and(|s| s.starts_with("2026-11-25T09:00")), "{cdc:?}");
+    assert!(fake.minorversion_missing().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_429_pauses_the_inbox_for_the_wait_it_says_and_a_duplicate_is_fetched_once() {
+    use invoiceflow::quickbooks::inbox::drain_all;
+    let fake = FakeQuickBooks::start().await;
+    fake.set_now(at("2026-11-25T09:00:00Z"));
+    fake.add_company(REALM);
+    fake.put(REALM, Kind::Invoice, invoice("101", "1101", "900.00"));
+    let w = Watched::new(&fake).await;
+    let watch = w.watch("node-a");
+    let item = InboxItem {
+        realm_id: REALM.into(),
+        entity: "Invoice".into(),
+        entity_id: "101".into(),
+        operation: "Update".into(),
+        last_updated: Some(at("2026-11-25T09:00:00Z")),
+    };
+    let t0 = w.clock("2026-11-25T09:01:00Z");
+    assert_eq!(w.store.enqueue(&[item.clone(), item.clone()], t0.now.instant()).await.unwrap(), 1);
+
+    // Throttled: nothing is lost; nothing is asked again before the wait QuickBooks said is
+    // over (2 s here: QuickBooks' own 60 s is the API client's unit test, on a paused clock).
+    fake.fail_next_on(Endpoint::Query, 1, Failure::TooManyRequests { retry_after: Some(2) });
+    let round = drain_all(&watch, &w.companies, &t0).await.unwrap();
+    assert_eq!((round.leased, round.done, round.retrying), (1, 0, 1));
+    let early = drain_all(&watch, &w.companies, &w.clock("2026-11-25T09:01:01Z")).await.unwrap();
+    assert_eq!(early.leased, 0);
+    assert_eq!(fake.count(Endpoint::Query), 1);
+    let round = drain_all(&watch, &w.companies, &w.clock("2026-11-25T09:01:02Z")).await.unwrap();
+    assert_eq!((round.leased, round.done, round.applied.imported), (1, 1, 1));
+
+    // The same notification again, after it was done: kept once, nothing fetched.
+    let later = w.clock("2026-11-25T09:05:00Z");
+    assert_eq!(w.store.enqueue(&[item], later.now.instant()).await.unwrap(), 0);
+    assert_eq!(drain_all(&watch, &w.companies, &later).await.unwrap().leased, 0);
+    assert_eq!(fake.count(Endpoint::Query), 2);
+}
