@@ -127,7 +127,7 @@ async fn a_signed_webhook_is_fetched_applied_and_acted_on_once_and_a_bad_signatu
     assert_eq!(webhook(&engine.base, &sign(VERIFIER, next.as_bytes()), &next).await.0, 200);
     wait_for_post(&slack, "invoice 1102 paid", Duration::from_secs(10)).await;
     assert_eq!(fake.count(Endpoint::Query), 2);
-    let last = fake.requests().into_iter().filter(|r| r.endpoint == Endpoint::Query).last().unwrap();
+    let last = fake.requests().into_iter().rfind(|r| r.endpoint == Endpoint::Query).unwrap();
     let query = last.param("query").unwrap();
     assert!(query.contains("'102'") && !query.contains("'101'"), "{query}");
     let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM quickbooks_inbox").fetch_one(&pool).await.unwrap();

@@ -227,7 +227,7 @@ async fn sweeps_run_at_start_every_fifteen_minutes_and_daily_once_across_nodes_a
     // A day after the start: the daily sweep reads the last 25 hours, whatever the sync point.
     let done = on_a.run_due(&a, &w.companies, &w.clock("2026-11-26T10:00:00Z")).await.unwrap();
     assert_eq!(kinds(&done), [("acme".to_owned(), SweepKind::Daily, true)]);
-    let cdc = fake.requests().into_iter().filter(|r| r.endpoint == Endpoint::Cdc).last().unwrap();
+    let cdc = fake.requests().into_iter().rfind(|r| r.endpoint == Endpoint::Cdc).unwrap();
     assert!(cdc.param("changedSince").is_some_and(|s| s.starts_with("2026-11-25T09:00")), "{cdc:?}");
     assert!(fake.minorversion_missing().is_empty());
 }
