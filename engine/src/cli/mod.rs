@@ -94,7 +94,7 @@ enum Command {
     /// Where actions go: list the destinations, enable one a peer's answer disabled.
     #[command(subcommand)]
     Destinations(destinations::DestinationsCommand),
-    /// The QuickBooks companies: their connection, sync and lag; a sync by hand.
+    /// The QuickBooks companies: connecting one, their connection, sync and lag; a sync by hand.
     #[command(subcommand)]
     Quickbooks(quickbooks::QuickBooksCommand),
     /// The task manager: tasks made by rules, workflows or by hand — list, show, create, done,

@@ -1,11 +1,14 @@
-//! `invoiceflow quickbooks status|sync`: the connected QuickBooks companies — connected or
-//! needing reconnection, last sync, lag, errors — and a change-data-capture sweep run by hand.
+//! `invoiceflow quickbooks connect|status|sync`: connecting a company through Intuit's consent
+//! page, the connected companies — connected or needing reconnection, last sync, lag, errors — and
+//! a change-data-capture sweep run by hand.
 
 use std::process::ExitCode;
 
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use clap::{Args, Subcommand};
+use invoiceflow::clock::RunningClock;
+use invoiceflow::quickbooks::connect::{self, CallbackServer, Connecting, LocalRedirect};
 use invoiceflow::quickbooks::tokens::TokenKeeper;
 use invoiceflow::quickbooks::{Companies, Watch, sync};
 use invoiceflow::store::{ConnectionState, QuickBooksStore, Store};
@@ -16,11 +19,31 @@ use super::Env;
 /// What to do with the QuickBooks companies.
 #[derive(Debug, Subcommand)]
 pub(crate) enum QuickBooksCommand {
+    /// Connect a company (again): print Intuit's consent address, wait for the browser to come
+    /// back to the redirect URI, and store the company's tokens.
+    Connect(ConnectArgs),
     /// Each configured company: connected or needing reconnection (and why), last sync, the
     /// webhook notifications waiting and since when, errors.
     Status(StatusArgs),
     /// Back-fill now, by change data capture, what changed since the last sync (or `--since`).
     Sync(SyncArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ConnectArgs {
+    /// The company (`[quickbooks.NAME]`); default: the only one with a client_id.
+    company: Option<String>,
+    /// Seconds to wait for the browser to come back from Intuit.
+    #[arg(long, value_name = "SECONDS", default_value_t = 300,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    timeout: u64,
+    /// The `code` of the address Intuit sent the browser to, when the redirect URI is not on
+    /// this machine: exchanged at once, without listening.
+    #[arg(long, value_name = "CODE", requires = "realm_id")]
+    code: Option<String>,
+    /// The `realmId` of that same address.
+    #[arg(long, value_name = "ID", requires = "code")]
+    realm_id: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -45,9 +68,59 @@ pub(crate) async fn run<S: Store + QuickBooksStore>(
     store: &S,
 ) -> anyhow::Result<ExitCode> {
     match command {
+        QuickBooksCommand::Connect(args) => connect(args, env, store).await,
         QuickBooksCommand::Status(args) => status(&args, env, store).await,
         QuickBooksCommand::Sync(args) => sync_now(args, env, store).await,
     }
+}
+
+async fn connect<S: QuickBooksStore>(args: ConnectArgs, env: &Env, store: &S) -> anyhow::Result<ExitCode> {
+    let account = args.company.as_deref().map(Env::parse_account).transpose()?;
+    let company = Connecting::from_config(&env.config, account.as_ref())?;
+    let who = format!("{} (realm {})", company.account, company.realm_id);
+    let client = invoiceflow_connectors::http::client(true)?;
+    let clock = if env.fixed_now {
+        RunningClock::starting_at(env.clock.now.instant(), env.config.companies.clone())
+    } else {
+        RunningClock::system(env.config.companies.clone())
+    };
+    let tokens = match (args.code, args.realm_id) {
+        (Some(code), Some(realm_id)) => {
+            let consent = connect::Consent { code, realm_id };
+            connect::finish(store, &client, &company, &consent, clock.clock().now.instant()).await?
+        }
+        _ => {
+            let redirect = &company.app.redirect_uri;
+            let state = connect::random_state()?;
+            let url = company.app.authorization_url(&state);
+            let Some(local) = LocalRedirect::of(redirect) else {
+                out!(
+                    "The redirect URI {redirect} is not on this machine (listening needs http://localhost:PORT/PATH),"
+                );
+                out!("so invoiceflow cannot read Intuit's answer itself. Open this address in a browser, sign in to");
+                out!("QuickBooks and connect {who}:");
+                out!("");
+                out!("  {url}");
+                out!("");
+                out!("then copy `code` and `realmId` from the address the browser is sent to, and run:");
+                out!("  invoiceflow quickbooks connect {} --code CODE --realm-id REALM_ID", company.account);
+                return Ok(ExitCode::SUCCESS);
+            };
+            let server = CallbackServer::bind(&local).await?;
+            out!("Open this address in a browser, sign in to QuickBooks and connect {who}:");
+            out!("");
+            out!("  {url}");
+            out!("");
+            out!("Waiting up to {} s for the browser to come back to {redirect} …", args.timeout);
+            let timeout = std::time::Duration::from_secs(args.timeout);
+            connect::by_browser(store, &client, &company, server, &state, timeout, &clock).await?
+        }
+    };
+    out!(
+        "{who}: connected; tokens stored; access token valid until {}",
+        tokens.access_expires_at.format("%Y-%m-%d %H:%M:%S UTC")
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn status<S: Store + QuickBooksStore>(args: &StatusArgs, env: &Env, store: &S) -> anyhow::Result<ExitCode> {

@@ -2,8 +2,10 @@
 //! ([`tokens`]), the entities webhooks name fetched and applied ([`inbox`]), and change-data-
 //! capture sweeps that back-fill what webhooks missed ([`sync`]) on a schedule ([`sweeps`]), all
 //! driven by `invoiceflow run` ([`watcher`]). Fetched entities go through the parser and store
-//! path `invoiceflow import` takes ([`entities`]).
+//! path `invoiceflow import` takes ([`entities`]). A company is connected, and connected again
+//! after Intuit refused its tokens, by the consent flow of [`connect`].
 
+pub mod connect;
 pub mod entities;
 pub mod inbox;
 pub mod sweeps;
@@ -20,7 +22,7 @@ use invoiceflow_connectors::quickbooks::oauth::{OAuthApp, OAuthError};
 use invoiceflow_connectors::secret::SecretString;
 use invoiceflow_rules::AccountName;
 
-use crate::config::Config;
+use crate::config::{Config, OAuthSettings, SecretSource};
 use crate::store::StoreError;
 use crate::store::quickbooks::QuickBooksStore;
 use tokens::TokenKeeper;
@@ -104,17 +106,7 @@ impl Companies {
             let bad = |k: &str, reason: String| WatchError::Config { key: key(k), reason };
             let oauth = match &qb.oauth {
                 None => None,
-                Some(o) => {
-                    let secret = o.client_secret.read().map_err(|r| bad("client_secret_env", r))?;
-                    let url = |k: &str, text: &str| reqwest::Url::parse(text).map_err(|e| bad(k, e.to_string()));
-                    Some(OAuthApp {
-                        client_id: o.client_id.clone(),
-                        client_secret: secret,
-                        authorize_url: url("oauth_base", &o.authorize_url)?,
-                        token_url: url("oauth_base", &o.token_url)?,
-                        redirect_uri: url("redirect_uri", &o.redirect_uri)?,
-                    })
-                }
+                Some(o) => Some(oauth_app(account, o)?),
             };
             let fixed_token = match &qb.access_token {
                 None => None,
@@ -158,6 +150,27 @@ impl Companies {
     pub fn is_empty(&self) -> bool {
         self.by_realm.is_empty()
     }
+}
+
+/// The Intuit app of `[quickbooks.{account}]`, its client secret read now.
+///
+/// # Errors
+/// [`WatchError::Config`] naming the key whose secret cannot be read or whose URL is wrong.
+pub fn oauth_app(account: &AccountName, settings: &OAuthSettings) -> Result<OAuthApp, WatchError> {
+    let bad = |k: &str, reason: String| WatchError::Config { key: format!("quickbooks.{account}.{k}"), reason };
+    let secret_key = match settings.client_secret {
+        SecretSource::Env(_) => "client_secret_env",
+        SecretSource::File(_) => "client_secret_file",
+    };
+    let client_secret = settings.client_secret.read().map_err(|r| bad(secret_key, r))?;
+    let url = |k: &str, text: &str| reqwest::Url::parse(text).map_err(|e| bad(k, e.to_string()));
+    Ok(OAuthApp {
+        client_id: settings.client_id.clone(),
+        client_secret,
+        authorize_url: url("oauth_base", &settings.authorize_url)?,
+        token_url: url("oauth_base", &settings.token_url)?,
+        redirect_uri: url("redirect_uri", &settings.redirect_uri)?,
+    })
 }
 
 /// Why watching a company failed.

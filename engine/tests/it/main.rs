@@ -11,6 +11,7 @@ mod fake_quickbooks;
 mod fake_quickbooks_selftest;
 mod fleet;
 mod multinode;
+mod quickbooks_connect;
 mod quickbooks_run;
 mod quickbooks_watch;
 mod reminders;
