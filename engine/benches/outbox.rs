@@ -73,7 +73,8 @@ async fn bench(count: u64) -> Result<(), Box<dyn std::error::Error>> {
                         rule: "payment-received".into(),
                         version: "1".into(),
                         cause: Cause::Manual,
-                        record: RecordKey::new(RecordKind::Invoice, account.clone(), RecordId::new(n.to_string())?),
+                        record: RecordKey::new(RecordKind::Invoice, account.clone(), RecordId::new(n.to_string())?)
+                            .into(),
                         seen: serde_json::from_value(serde_json::json!({"status": "paid"}))?,
                         action: Action::Webhook {
                             destination: "sink".into(),

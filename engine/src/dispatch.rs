@@ -16,7 +16,9 @@ use invoiceflow_rules::workflow::config::{WorkflowConfig, WorkflowKind};
 use invoiceflow_rules::workflow::plan::qualifies;
 
 use crate::clock::Clock;
-use invoiceflow_rules::script::{Action, Cause, Intent};
+use invoiceflow_rules::AccountName;
+use invoiceflow_rules::script::seen::Seen;
+use invoiceflow_rules::script::{About, Action, Cause, Intent};
 
 use crate::store::{Attempt, Claimed, DisabledDestination, Finished, NewIntent, Store, StoreError};
 
@@ -109,6 +111,45 @@ impl AlertRoute {
                 cause: Cause::Failure { delivery: seq },
                 record: intent.record.clone(),
                 seen: intent.seen.clone(),
+                action,
+            },
+        }
+    }
+}
+
+impl AlertRoute {
+    /// The alert that QuickBooks company `company` needs reconnecting for `reason`, once per
+    /// disconnection (`version`: its tokens' version, which the disconnection bumped).
+    pub fn disconnected(&self, company: &AccountName, version: i64, reason: &str) -> NewIntent {
+        let what = format!("QuickBooks company {company} needs reconnecting");
+        let fix = format!("Its QuickBooks traffic is paused until `invoiceflow quickbooks connect {company}`");
+        let action = match self {
+            Self::Slack(destination) => Action::Slack {
+                destination: destination.clone(),
+                text: format!("invoiceflow: {what}: {reason}. {fix}."),
+                blocks: None,
+            },
+            Self::Webhook(destination) => Action::Webhook {
+                destination: destination.clone(),
+                payload: serde_json::json!({"alert": "QuickBooks company needs reconnecting", "company": company.as_str(),
+                    "reason": reason}),
+            },
+            Self::Email(to) => Action::Email {
+                to: to.clone(),
+                cc: Vec::new(),
+                subject: format!("invoiceflow: {what}"),
+                text: format!("{what}: {reason}.\n\n{fix}."),
+                html: None,
+            },
+        };
+        NewIntent {
+            key: format!("alert:disconnected:{company}:{version}"),
+            intent: Intent {
+                rule: ALERT_SOURCE.into(),
+                version: "1".into(),
+                cause: Cause::Disconnected { reason: reason.to_owned() },
+                record: About::Company { company: company.clone() },
+                seen: Seen::default(),
                 action,
             },
         }
@@ -307,7 +348,7 @@ async fn no_longer_due<S: Store>(
         return Ok(None);
     };
     let Some(config) = workflows.get(&kind) else { return Ok(None) };
-    let key = &claimed.intent.record;
+    let Some(key) = claimed.intent.record.record() else { return Ok(None) };
     let Some(stored) = store.records(std::slice::from_ref(key)).await?.into_iter().next() else {
         return Ok(Some("the record is no longer stored".to_owned()));
     };

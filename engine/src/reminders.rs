@@ -313,7 +313,7 @@ impl Decide<'_> {
                     rule: format!("workflow:{}", self.kind),
                     version: self.version.to_owned(),
                     cause: cause.clone(),
-                    record: firing.record.clone(),
+                    record: firing.record.clone().into(),
                     seen: Seen::of(self.subject, self.today),
                     action,
                 },

@@ -38,7 +38,7 @@ impl<S: Store> TaskManager<'_, S> {
             assignee: assignee.clone(),
             due: *due,
             approval: *approval,
-            record: Some(d.intent.record.clone()),
+            record: d.intent.record.record().cloned(),
             source: d.intent.rule.clone(),
         };
         match self.store.create_task(&task, self.now).await {

@@ -124,7 +124,8 @@ mod tests {
                 RecordKind::Invoice,
                 AccountName::new("atelier-fr").expect("account"),
                 RecordId::new("88").expect("id"),
-            ),
+            )
+            .into(),
             seen: serde_json::from_value(serde_json::json!({})).expect("seen"),
             action: Action::Email {
                 to: to.iter().map(|s| (*s).to_owned()).collect(),

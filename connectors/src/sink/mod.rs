@@ -94,7 +94,8 @@ mod tests {
                 RecordKind::Invoice,
                 AccountName::new("acme").expect("account"),
                 RecordId::new("7").expect("id"),
-            ),
+            )
+            .into(),
             seen: serde_json::from_value(json!({"status": "paid"})).expect("seen"),
             action: Action::Slack { destination: "finance".into(), text: text.into(), blocks: None },
         }

@@ -26,7 +26,8 @@ pub fn intent(rule: &str, action: Action) -> Intent {
             RecordKind::Invoice,
             AccountName::new("acme-us").unwrap(),
             RecordId::new("239").unwrap(),
-        ),
+        )
+        .into(),
         seen: serde_json::from_value(serde_json::json!({"status": "overdue"})).unwrap(),
         action,
     }

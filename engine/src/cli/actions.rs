@@ -68,6 +68,7 @@ fn cause_text(cause: &Cause) -> String {
         }
         Cause::Manual => "evaluated by hand".to_owned(),
         Cause::Failure { delivery } => format!("alert: delivery {delivery} failed"),
+        Cause::Disconnected { reason } => format!("alert: QuickBooks connection lost ({reason})"),
     }
 }
 

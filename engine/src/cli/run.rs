@@ -198,6 +198,7 @@ async fn run_until_stopped<S: Store + invoiceflow::store::QuickBooksStore + Clon
         clock: &running,
         inbox: &inbox,
         changed: &wake,
+        alerts: dispatcher.alerts.as_ref(),
     };
     let watching = async {
         watcher.run(stopped.clone()).await;

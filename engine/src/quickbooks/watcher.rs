@@ -2,18 +2,27 @@
 //! soon as a webhook queued something (and every few seconds, for retries come due and
 //! notifications another node received), and the companies swept on their schedule
 //! ([`super::sweeps`]), the inbox's old notifications pruned on the way. Whatever they apply wakes
-//! the planner, which evaluates the change rules. QuickBooks' failures and the store's are logged
-//! and tried again: watching never stops the engine.
+//! the planner, which evaluates the change rules. A company QuickBooks disconnected (its refresh
+//! token refused) raises an alert through `[alerts] destination`, once per disconnection, whichever
+//! node or command saw it. QuickBooks' failures and the store's are logged and tried again:
+//! watching never stops the engine.
+
+use std::collections::HashSet;
 
 use chrono::Duration;
+use invoiceflow_rules::AccountName;
 use tokio::sync::{Notify, watch};
 
 use super::inbox::drain_all;
 use super::sweeps::Sweeps;
-use super::{Companies, Watch};
+use super::{Companies, Watch, WatchError};
 use crate::clock::RunningClock;
-use crate::store::Store;
-use crate::store::quickbooks::QuickBooksStore;
+use crate::dispatch::AlertRoute;
+use crate::store::quickbooks::{ConnectionState, QuickBooksStore};
+use crate::store::{Store, StoreError};
+
+/// The cursor the watcher's alerts are saved with (a marker only: alerts are kept once by key).
+const ALERT_CURSOR: &str = "quickbooks-alerts";
 
 /// How often the inbox is looked at without a webhook.
 const POLL: std::time::Duration = std::time::Duration::from_secs(5);
@@ -37,6 +46,8 @@ pub struct Watcher<'a, S> {
     pub inbox: &'a Notify,
     /// Notified when changes were applied.
     pub changed: &'a Notify,
+    /// Where alerts go (none: logged only).
+    pub alerts: Option<&'a AlertRoute>,
 }
 
 impl<S: Store + QuickBooksStore> Watcher<'_, S> {
@@ -49,6 +60,7 @@ impl<S: Store + QuickBooksStore> Watcher<'_, S> {
     }
 
     async fn drain_loop(&self, mut stopped: watch::Receiver<bool>) {
+        let mut alerted = HashSet::new();
         while !*stopped.borrow() {
             let clock = self.clock.clock();
             match drain_all(&self.watch, self.companies, &clock).await {
@@ -62,12 +74,37 @@ impl<S: Store + QuickBooksStore> Watcher<'_, S> {
                 }
                 Err(e) => tracing::error!(error = %e, "draining the QuickBooks inbox failed; tried again shortly"),
             }
+            if let Err(e) = self.alert_disconnected(&mut alerted).await {
+                tracing::warn!(error = %e, "cannot raise the QuickBooks alerts; tried again shortly");
+            }
             tokio::select! {
                 _ = stopped.wait_for(|stop| *stop) => break,
                 () = self.inbox.notified() => {}
                 () = tokio::time::sleep(POLL) => {}
             }
         }
+    }
+
+    /// Raises an alert for each company that needs reconnecting and was not alerted about yet
+    /// (`alerted`: those this node raised; the outbox keeps each alert once across nodes).
+    async fn alert_disconnected(&self, alerted: &mut HashSet<(AccountName, i64)>) -> Result<(), StoreError> {
+        let Some(route) = self.alerts else { return Ok(()) };
+        let store = self.watch.store;
+        for c in store.connections().await? {
+            let watched = self.companies.by_name(&c.company).is_some_and(|w| w.fixed_token.is_none());
+            if c.state != ConnectionState::NeedsReconnect
+                || !watched
+                || alerted.contains(&(c.company.clone(), c.token_version))
+            {
+                continue;
+            }
+            let reason = c.reason.as_deref().unwrap_or("QuickBooks refused its tokens");
+            let alert = route.disconnected(&c.company, c.token_version, reason);
+            let now = self.clock.clock().now.instant();
+            store.save_evaluations(ALERT_CURSOR, 0, std::slice::from_ref(&alert), &[], now).await?;
+            alerted.insert((c.company, c.token_version));
+        }
+        Ok(())
     }
 
     async fn sweep_loop(&self, mut stopped: watch::Receiver<bool>) {
@@ -89,7 +126,11 @@ impl<S: Store + QuickBooksStore> Watcher<'_, S> {
                                 tracing::info!(company = %d.company, kind = ?d.kind, ?swept, "QuickBooks swept");
                             }
                             Err(error) => {
-                                tracing::warn!(company = %d.company, kind = ?d.kind, %error, "QuickBooks sweep failed")
+                                tracing::warn!(company = %d.company, kind = ?d.kind, %error, "QuickBooks sweep failed");
+                                if matches!(error, WatchError::NeedsReconnect { .. }) {
+                                    // The drain loop raises the alert: at once, not at its next poll.
+                                    self.inbox.notify_one();
+                                }
                             }
                         }
                     }

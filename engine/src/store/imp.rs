@@ -107,14 +107,18 @@ pub(crate) fn intent_row(
 ) -> Result<serde_json::Value, StoreError> {
     let body = serde_json::to_string(&i.intent)
         .map_err(|e| StoreError::Corrupt { what: "intent".into(), reason: e.to_string() })?;
-    let r = &i.intent.record;
+    let about = &i.intent.record;
+    let (kind, id) = match about.record() {
+        Some(r) => (r.kind.as_str(), r.id.as_str()),
+        None => ("company", ""),
+    };
     Ok(serde_json::json!([
         i.key,
         i.intent.rule,
         i.intent.version,
-        r.kind.as_str(),
-        r.account.as_str(),
-        r.id.as_str(),
+        kind,
+        about.account().as_str(),
+        id,
         i.intent.action.kind(),
         body,
         now.timestamp_micros(),

@@ -48,6 +48,28 @@ async fn wait_for_post(slack: &Receiver, text: &str, within: Duration) {
     }
 }
 
+/// `invoiceflow run` in `dir` (its `invoiceflow.toml`) at 12:00 on 2026-11-25, planning every
+/// 10 minutes, with the webhook verifier and `env` in its environment.
+fn run(dir: &std::path::Path, env: &[(&str, &str)]) -> Engine {
+    let child = Command::new(BIN)
+        .args(["--config", "invoiceflow.toml", "--now", "2026-11-25T12:00:00Z", "run"])
+        .args(["--listen", "127.0.0.1:0", "--plan-every", "600"])
+        .current_dir(dir)
+        .env_remove("INVOICEFLOW_CONFIG")
+        .env_remove("INVOICEFLOW_DATABASE_URL")
+        .envs(env.iter().copied())
+        .env("QBO_VERIFIER", VERIFIER)
+        .env("INVOICEFLOW_API_TOKEN", "unused-here")
+        .env("INVOICEFLOW_LOG", "invoiceflow=info")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    Engine::start(child).listening()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_signed_webhook_is_fetched_applied_and_acted_on_once_and_a_bad_signature_stores_nothing() {
     let fake = FakeQuickBooks::start().await;
@@ -78,23 +100,7 @@ async fn a_signed_webhook_is_fetched_applied_and_acted_on_once_and_a_bad_signatu
     )
     .unwrap();
     // Planning every 10 minutes: only the watcher waking the planner can explain a prompt post.
-    let child = Command::new(BIN)
-        .args(["--config", "invoiceflow.toml", "--now", "2026-11-25T12:00:00Z", "run"])
-        .args(["--listen", "127.0.0.1:0", "--plan-every", "600"])
-        .current_dir(dir.path())
-        .env_remove("INVOICEFLOW_CONFIG")
-        .env_remove("INVOICEFLOW_DATABASE_URL")
-        .env("QBO_TOKEN", &token)
-        .env("QBO_VERIFIER", VERIFIER)
-        .env("INVOICEFLOW_API_TOKEN", "unused-here")
-        .env("INVOICEFLOW_LOG", "invoiceflow=info")
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let engine = Engine::start(child).listening();
+    let engine = run(dir.path(), &[("QBO_TOKEN", &token)]);
     // The sweep as the engine starts reads both invoices, open.
     engine.wait_for(&engine.stderr, "QuickBooks swept", Duration::from_secs(20));
     assert_eq!(fake.count(Endpoint::Cdc), 1);
@@ -137,6 +143,72 @@ async fn a_signed_webhook_is_fetched_applied_and_acted_on_once_and_a_bad_signatu
     assert_eq!(posts.len(), 2, "{posts:?}");
     assert!(fake.minorversion_missing().is_empty());
 
+    let status = engine.terminate();
+    assert!(status.success(), "a graceful stop: {status:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_grant_pauses_the_company_raises_one_alert_and_never_loops() {
+    use invoiceflow::store::{QuickBooksStore, SqliteStore, Store, TokenPair};
+    use invoiceflow_connectors::secret::SecretString;
+    let fake = FakeQuickBooks::start().await;
+    fake.set_now(at("2026-11-25T11:30:00Z"));
+    fake.add_company(REALM);
+    fake.set_client("client-1", "secret-1");
+    let grant = fake.grant(REALM);
+    let slack = Receiver::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("invoiceflow.toml"),
+        format!(
+            "database_url = \"sqlite://invoiceflow.db\"\n[alerts]\ndestination = \"finance\"\n\n\
+             [destinations.finance]\nslack = \"http://127.0.0.1:{}/services/T/B/X\"\nallow_private = true\n\n\
+             [quickbooks.acme]\nrealm_id = \"{REALM}\"\napi_base = \"{base}\"\noauth_base = \"{base}\"\n\
+             client_id = \"client-1\"\nclient_secret_env = \"QBO_CLIENT_SECRET\"\nwebhook_verifier_env = \"QBO_VERIFIER\"\n",
+            slack.port,
+            base = fake.base_url()
+        ),
+    )
+    .unwrap();
+    // Connected earlier (as `quickbooks connect` leaves it); Intuit has since revoked the grant.
+    let database = format!("sqlite://{}", dir.path().join("invoiceflow.db").display());
+    let store = SqliteStore::connect(&database).await.unwrap();
+    store.migrate().await.unwrap();
+    let tokens = TokenPair {
+        access_token: SecretString::new(grant.access_token),
+        access_expires_at: at("2026-11-25T12:30:00Z"),
+        refresh_token: SecretString::new(grant.refresh_token),
+        refresh_expires_at: at("2027-03-01T00:00:00Z"),
+    };
+    let acme = invoiceflow_rules::AccountName::new("acme").unwrap();
+    store.connect_company(&acme, REALM, &tokens, at("2026-11-25T11:30:00Z")).await.unwrap();
+    fake.revoke_all(REALM);
+
+    // The sweep as the engine starts: 401, one refresh, invalid_grant — the company needs
+    // reconnecting and the alert goes out.
+    let engine = run(dir.path(), &[("QBO_CLIENT_SECRET", "secret-1")]);
+    wait_for_post(&slack, "QuickBooks company acme needs reconnecting", Duration::from_secs(15)).await;
+    assert_eq!((fake.count(Endpoint::Token), fake.count(Endpoint::Cdc)), (1, 1));
+    let status = Command::new(BIN)
+        .args(["--config", "invoiceflow.toml", "quickbooks", "status", "--json"])
+        .current_dir(dir.path())
+        .env_remove("INVOICEFLOW_DATABASE_URL")
+        .output()
+        .unwrap();
+    let status: Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert!(
+        status["state"].as_str().unwrap().starts_with("NEEDS RECONNECT — Intuit refused the refresh token"),
+        "{status}"
+    );
+
+    // Its traffic is paused: a webhook is queued and put off, without a call to Intuit.
+    let body = notification_body(REALM, &[("Invoice", "7", "Update", "2026-11-25T11:59:00.000Z")]);
+    assert_eq!(webhook(&engine.base, &sign(VERIFIER, body.as_bytes()), &body).await.0, 200);
+    engine.wait_for(&engine.stderr, "QuickBooks notifications put off", Duration::from_secs(10));
+    assert_eq!((fake.count(Endpoint::Token), fake.count(Endpoint::Query)), (1, 0), "{:?}", fake.requests());
+    let posts = slack.bodies();
+    assert_eq!(posts.len(), 1, "one alert: {posts:?}");
+    assert!(posts[0].contains("invoiceflow quickbooks connect acme"), "{posts:?}");
     let status = engine.terminate();
     assert!(status.success(), "a graceful stop: {status:?}");
 }

@@ -415,7 +415,7 @@ fn intent(rule: &str, id: &str, event: i64, text: &str) -> Intent {
         rule: rule.to_owned(),
         version: "0587fc9c3c4f".to_owned(),
         cause: paid_change(event),
-        record: key(RecordKind::Invoice, id),
+        record: key(RecordKind::Invoice, id).into(),
         seen: serde_json::from_value(
             json!({"status": "paid", "balance": "0.00", "amount": "150.00", "days_overdue": -2}),
         )
@@ -836,7 +836,7 @@ fn reminder(firing: &str, n: usize, id: &str, step: &str, nominal: &str, text: &
                 nominal: day(nominal),
                 due: at(&format!("{nominal}T09:00:00Z")),
             },
-            record: key(RecordKind::Invoice, id),
+            record: key(RecordKind::Invoice, id).into(),
             seen: serde_json::from_value(json!({"status": "sent", "balance": "150.00", "amount": "150.00"})).unwrap(),
             action: Action::Email {
                 to: vec!["amy@example.com".to_owned()],

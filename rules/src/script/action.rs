@@ -5,7 +5,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::ids::RecordKey;
+use crate::ids::{AccountName, RecordKey};
 
 /// One thing a rule asks for.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -127,6 +127,59 @@ pub enum Cause {
         /// The delivery (`invoiceflow outbox list`).
         delivery: i64,
     },
+    /// An alert: QuickBooks refused a company's tokens; it must be connected again.
+    Disconnected {
+        /// Why, as QuickBooks said it.
+        reason: String,
+    },
+}
+
+/// What an intent is about: a record (every rule's and workflow's action), or a whole company
+/// (an alert about its QuickBooks connection). Stored as the record key it holds, so that
+/// intents stored before companies could be a subject read back unchanged.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum About {
+    /// A record.
+    Record(RecordKey),
+    /// A company.
+    Company {
+        /// Its name.
+        company: AccountName,
+    },
+}
+
+impl About {
+    /// The record, when it is about one.
+    pub fn record(&self) -> Option<&RecordKey> {
+        match self {
+            Self::Record(key) => Some(key),
+            Self::Company { .. } => None,
+        }
+    }
+
+    /// The company it belongs to.
+    pub fn account(&self) -> &AccountName {
+        match self {
+            Self::Record(key) => &key.account,
+            Self::Company { company } => company,
+        }
+    }
+}
+
+impl From<RecordKey> for About {
+    fn from(key: RecordKey) -> Self {
+        Self::Record(key)
+    }
+}
+
+impl std::fmt::Display for About {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Record(key) => key.fmt(f),
+            Self::Company { company } => write!(f, "company {company}"),
+        }
+    }
 }
 
 /// An action with its provenance.
@@ -138,8 +191,8 @@ pub struct Intent {
     pub version: String,
     /// What started the evaluation.
     pub cause: Cause,
-    /// The record.
-    pub record: RecordKey,
+    /// The record (or, for an alert about a connection, the company).
+    pub record: About,
     /// The record's values the rule saw (status, amount, balance, due date, …).
     pub seen: super::seen::Seen,
     /// The action.

@@ -408,7 +408,7 @@ impl RuleHost {
                     rule: rule.def.id.to_string(),
                     version: rule.def.version.clone(),
                     cause: input.cause.clone(),
-                    record: input.subject.key().clone(),
+                    record: input.subject.key().clone().into(),
                     seen: seen.clone(),
                     action,
                 })

@@ -19,7 +19,7 @@ pub mod subject;
 pub mod testcase;
 pub mod types;
 
-pub use action::{Action, Cause, Intent};
+pub use action::{About, Action, Cause, Intent};
 pub use def::{RuleDef, RuleId, Trigger, parse_rule};
 pub use diag::{Diagnostic, Severity, Span};
 pub use host::{CompiledRule, Destinations, EvalError, Evaluation, HostConfig, Input, Limits, RuleHost};

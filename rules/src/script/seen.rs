@@ -38,6 +38,13 @@ impl Seen {
     }
 }
 
+/// Nothing seen: an intent about a company rather than a record.
+impl Default for Seen {
+    fn default() -> Self {
+        Self(Inner::Stored(Map::new()))
+    }
+}
+
 impl std::fmt::Debug for Seen {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         self.to_map().fmt(f)
