@@ -90,6 +90,7 @@ async fn bench(count: u64) -> Result<(), Box<dyn std::error::Error>> {
 
     let routes = Routes::new(&config)?;
     let engine = Engine {
+        quickbooks: None,
         store: &store,
         rules: None,
         workflows: &config.workflows,

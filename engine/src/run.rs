@@ -128,8 +128,9 @@ impl Routes {
             }
         };
         let mut companies = BTreeMap::new();
-        // Companies with a fixed access token (those connected by OAuth are not routed yet: their
-        // tokens live in the store, refreshed by the QuickBooks watcher).
+        // Companies with a fixed access token. `invoiceflow run` sends through the engine's
+        // `quickbooks::send::InvoiceSender` instead ([`Engine::quickbooks`]), which also reaches
+        // the companies connected by OAuth with their stored tokens.
         for (account, api) in &config.quickbooks_api {
             let Some(source) = &api.access_token else { continue };
             let key = format!("quickbooks.{account}.access_token_env");
@@ -178,12 +179,17 @@ pub struct Connectors<'a, S> {
     pub routes: &'a Routes,
     /// The task manager.
     pub tasks: TaskManager<'a, S>,
+    /// Sends invoices with the QuickBooks companies' stored tokens (none: only the companies
+    /// with a fixed token, through the routes).
+    pub quickbooks: Option<&'a (dyn Connector + 'a)>,
 }
 
 impl<S: Store> Connector for Connectors<'_, S> {
     fn deliver<'a>(&'a self, d: &'a Delivery<'a>) -> Attempting<'a> {
-        if let Action::Task { .. } = d.intent.action {
-            return self.tasks.deliver(d);
+        match (&d.intent.action, self.quickbooks) {
+            (Action::Task { .. }, _) => return self.tasks.deliver(d),
+            (Action::SendInvoice { .. }, Some(quickbooks)) => return quickbooks.deliver(d),
+            _ => {}
         }
         match self.routes.route(&d.intent.action) {
             Ok(connector) => connector.deliver(d),
@@ -206,6 +212,8 @@ pub struct Engine<'a, S> {
     pub routes: &'a Routes,
     /// How this node dispatches.
     pub dispatcher: Dispatcher,
+    /// Sends invoices with the QuickBooks companies' stored tokens ([`Connectors::quickbooks`]).
+    pub quickbooks: Option<&'a (dyn Connector + 'a)>,
 }
 
 /// What a tick did.
@@ -251,8 +259,11 @@ impl<S: Store> Engine<'_, S> {
         let mut total = Round::default();
         while keep_going() {
             let clock = clock();
-            let connectors =
-                Connectors { routes: self.routes, tasks: TaskManager { store: self.store, now: clock.now.instant() } };
+            let connectors = Connectors {
+                routes: self.routes,
+                tasks: TaskManager { store: self.store, now: clock.now.instant() },
+                quickbooks: self.quickbooks,
+            };
             let r = self.dispatcher.round(self.store, &connectors, self.workflows, &clock, &mut jitter).await?;
             total += r;
             // Alerts made in this round are delivered in the next.

@@ -268,6 +268,53 @@ impl CompanyApi {
         read_cdc(answer, entities)
     }
 
+    /// Asks QuickBooks, in the company's turn, to email invoice `id` with its own template (to
+    /// `to` instead of its `BillEmail` when given); `request_id` is the delivery's idempotency
+    /// key. What the answer means for the delivery is [`super::classify`]'s.
+    ///
+    /// # Errors
+    /// [`ApiError::Unauthorized`] for a 401 only, so that the caller refreshes the token.
+    pub async fn send_invoice(
+        &self,
+        client: &reqwest::Client,
+        token: &SecretString,
+        id: &str,
+        to: Option<&str>,
+        request_id: &str,
+    ) -> Result<crate::Attempted, ApiError> {
+        let _permit = self.limiter.acquire().await;
+        let sent = client
+            .post(super::send_invoice_url(&self.base, &self.realm_id, id, to))
+            .bearer_auth(token.expose())
+            .header(reqwest::header::ACCEPT, "application/json")
+            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+            .header("Request-Id", request_id)
+            .send()
+            .await;
+        let response = match sent {
+            Ok(response) => response,
+            Err(e) => return Ok(http::unanswered(&e)),
+        };
+        let status = response.status().as_u16();
+        if status == 401 {
+            return Err(ApiError::Unauthorized);
+        }
+        let retry_after =
+            response.headers().get(reqwest::header::RETRY_AFTER).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let body = match read_body(response).await {
+            Ok(body) => body,
+            Err(e) => return Ok(crate::Attempted::Transient { retry_after: None, detail: e.to_string() }),
+        };
+        let attempted = super::classify(status, &body, retry_after.as_deref());
+        if let crate::Attempted::Transient { retry_after: Some(wait), .. } = &attempted
+            && status == 429
+        {
+            let wait = wait.to_std().unwrap_or(std::time::Duration::from_secs(60));
+            self.limiter.pause_until(tokio::time::Instant::now() + wait);
+        }
+        Ok(attempted)
+    }
+
     /// `{base}/v3/company/{realm}/{endpoint}?{pairs}&minorversion=…`.
     fn url(&self, endpoint: &str, pairs: &[(&str, &str)]) -> Url {
         let mut url = self.base.clone();

@@ -11,6 +11,7 @@ use chrono::Duration;
 use clap::Args;
 use invoiceflow::clock::RunningClock;
 use invoiceflow::dispatch::Dispatcher;
+use invoiceflow::quickbooks::send::InvoiceSender;
 use invoiceflow::quickbooks::tokens::TokenKeeper;
 use invoiceflow::quickbooks::watcher::Watcher;
 use invoiceflow::quickbooks::{Companies, Watch};
@@ -18,6 +19,7 @@ use invoiceflow::rulebook::{LiveRules, Refreshed, Reloaded};
 use invoiceflow::run::{Engine, Routes, Tick};
 use invoiceflow::server::{self, ApiOptions};
 use invoiceflow::store::{DeliveryQuery, IntentQuery, Store};
+use invoiceflow_connectors::Connector;
 use tokio::sync::{Notify, watch};
 
 use super::Env;
@@ -88,13 +90,18 @@ pub(crate) async fn run<S: Store + invoiceflow::store::QuickBooksStore + Clone +
         return run_until_stopped(args, env, store, &routes, node).await;
     }
     let rules = super::rules::runnable(&env.config)?;
+    let quickbooks = Companies::from_config(&env.config)?;
+    let (client, keeper) = (invoiceflow_connectors::http::client(true)?, TokenKeeper::default());
+    let sender =
+        InvoiceSender { watch: Watch { store, client: &client, keeper: &keeper, node: &node }, companies: &quickbooks };
     let engine = Engine {
         store,
         rules: rules.as_ref().map(|(host, rules)| (host, rules.as_slice())),
         workflows: &env.config.workflows,
         locale: env.config.rules.locale,
         routes: &routes,
-        dispatcher: dispatcher(&args, env, node),
+        dispatcher: dispatcher(&args, env, node.clone()),
+        quickbooks: (!quickbooks.is_empty()).then_some(&sender as &dyn Connector),
     };
     let mut draw = jitter(u64::from(std::process::id()) ^ 0x9e37_79b9_7f4a_7c15);
     let delivered =
@@ -190,7 +197,10 @@ async fn run_until_stopped<S: Store + invoiceflow::store::QuickBooksStore + Clon
         outbox: &outbox,
     }
     .run(live, hangups, server, stopped.clone());
-    let dispatching = dispatch_loop(env, store, routes, &running, &dispatcher, &outbox, stopped.clone());
+    let sender =
+        InvoiceSender { watch: Watch { store, client: &client, keeper: &keeper, node: &node }, companies: &quickbooks };
+    let sending = (!quickbooks.is_empty()).then_some(&sender as &dyn Connector);
+    let dispatching = dispatch_loop(env, store, routes, &running, &dispatcher, &outbox, sending, stopped.clone());
     let upkeep = maintain(store, stopped.clone());
     let watcher = Watcher {
         watch: Watch { store, client: &client, keeper: &keeper, node: &node },
@@ -272,6 +282,7 @@ impl<S: Store> Planner<'_, S> {
                 locale: self.env.config.rules.locale,
                 routes: self.routes,
                 dispatcher: self.dispatcher.clone(),
+                quickbooks: None,
             };
             let mut more = false;
             if planning {
@@ -336,6 +347,7 @@ async fn dispatch_loop<S: Store>(
     running: &RunningClock,
     dispatcher: &Dispatcher,
     outbox: &Notify,
+    quickbooks: Option<&dyn Connector>,
     mut stopped: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let mut draw = jitter(u64::from(std::process::id()) ^ 0x9e37_79b9_7f4a_7c15);
@@ -346,6 +358,7 @@ async fn dispatch_loop<S: Store>(
         locale: env.config.rules.locale,
         routes,
         dispatcher: dispatcher.clone(),
+        quickbooks,
     };
     let watching = stopped.clone();
     while !*stopped.borrow() {

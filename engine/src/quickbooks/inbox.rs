@@ -129,8 +129,10 @@ async fn company_round<S: Store + QuickBooksStore>(
     }
     for (entity, ids) in fetch {
         let ids: Vec<String> = ids.into_iter().collect();
-        let values =
-            watch.call(company, now, async |token| company.api.fetch(watch.client, token, entity, &ids).await).await?;
+        let ids = ids.as_slice();
+        let values = watch
+            .call(company, now, |token| async move { company.api.fetch(watch.client, &token, entity, ids).await })
+            .await?;
         let read = entities::read(entity, values, &company.account, &clock.companies, now);
         for refused in &read.refused {
             tracing::error!(company = %company.account, "a QuickBooks entity cannot be read: {refused}");

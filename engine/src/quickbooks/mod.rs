@@ -8,6 +8,7 @@
 pub mod connect;
 pub mod entities;
 pub mod inbox;
+pub mod send;
 pub mod sweeps;
 pub mod sync;
 pub mod tokens;
@@ -48,20 +49,24 @@ impl<S: QuickBooksStore> Watch<'_, S> {
     ///
     /// # Errors
     /// [`WatchError`]: tokens, QuickBooks' answer, or the store.
-    pub async fn call<T>(
+    pub async fn call<T, F, Fut>(
         &self,
         company: &WatchedCompany,
         now: chrono::DateTime<chrono::Utc>,
-        call: impl AsyncFn(&SecretString) -> Result<T, ApiError>,
-    ) -> Result<T, WatchError> {
+        call: F,
+    ) -> Result<T, WatchError>
+    where
+        F: Fn(SecretString) -> Fut,
+        Fut: Future<Output = Result<T, ApiError>>,
+    {
         let api = |error| WatchError::Api { company: company.account.clone(), error };
         let token = self.keeper.token(self.store, self.client, company, self.node, now, None).await?;
-        match call(&token).await {
+        match call(token.clone()).await {
             Err(ApiError::Unauthorized) => {}
             other => return other.map_err(api),
         }
         let token = self.keeper.token(self.store, self.client, company, self.node, now, Some(&token)).await?;
-        match call(&token).await {
+        match call(token.clone()).await {
             Err(ApiError::Unauthorized) if company.fixed_token.is_none() => {
                 let reason = "QuickBooks refused a freshly refreshed access token (HTTP 401)".to_owned();
                 self.store.disconnect(&company.account, &reason, now).await?;

@@ -51,14 +51,19 @@ pub async fn sweep<S: Store + QuickBooksStore>(
     let stored = store.connections().await?.into_iter().find(|c| c.company == company.account);
     let oldest = now - LOOK_BACK + Duration::minutes(5);
     let since = since.or(stored.and_then(|c| c.synced_through)).unwrap_or(oldest).max(oldest);
-    let answer =
-        watch.call(company, now, async |token| company.api.cdc(client, token, &Entity::ALL, since, now).await).await?;
+    let answer = watch
+        .call(company, now, |token| async move { company.api.cdc(client, &token, &Entity::ALL, since, now).await })
+        .await?;
     let mut swept = Swept { since: Some(since), ..Swept::default() };
     let mut records = Vec::new();
     for (entity, values) in answer.entities {
         let values = if answer.truncated.contains(&entity) {
             let (values, queries) = watch
-                .call(company, now, async |token| by_windows(client, company, token, entity, since, now).await)
+                .call(
+                    company,
+                    now,
+                    |token| async move { by_windows(client, company, &token, entity, since, now).await },
+                )
                 .await?;
             swept.split_queries += queries;
             values

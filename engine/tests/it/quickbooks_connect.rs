@@ -377,7 +377,9 @@ impl Watched {
         let watch = Watch { store: &self.store, client: &self.client, keeper: &self.keeper, node: "node-a" };
         let company = self.companies.by_name(&acme()).unwrap();
         watch
-            .call(company, now, async |token| company.api.query(&self.client, token, "select * from Invoice").await)
+            .call(company, now, |token| async move {
+                company.api.query(&self.client, &token, "select * from Invoice").await
+            })
             .await
     }
 
@@ -487,4 +489,49 @@ async fn invalid_grant_pauses_the_company_without_retrying_until_it_is_connected
     assert_eq!(status(&w.config)["state"], "connected");
     w.call(later(201)).await.unwrap();
     assert_eq!(w.counts(), (3, 3), "the exchange, then the call");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_invoice_goes_out_with_the_stored_token_refreshed_after_a_401_and_waits_for_a_reconnect() {
+    use invoiceflow::quickbooks::send::InvoiceSender;
+    use invoiceflow_connectors::{Attempted, Connector as _, Delivery};
+    use invoiceflow_rules::script::{Action, Cause, Intent};
+    use invoiceflow_rules::{RecordId, RecordKey, RecordKind};
+    let w = Watched::connected().await;
+    let id =
+        w.fake.put(REALM, crate::fake_quickbooks::Kind::Invoice, crate::fake_quickbooks::InvoiceSpec::default().json());
+    let key = RecordKey::new(RecordKind::Invoice, acme(), RecordId::new(id.as_str()).unwrap());
+    let intent = Intent {
+        rule: "send-on-approval".into(),
+        version: "1".into(),
+        cause: Cause::Manual,
+        record: key.clone().into(),
+        seen: Default::default(),
+        action: Action::SendInvoice { invoice: key, to: Some("ap@example.com".into()) },
+    };
+    let sender = InvoiceSender {
+        watch: Watch { store: &w.store, client: &w.client, keeper: &w.keeper, node: "node-a" },
+        companies: &w.companies,
+    };
+    let (intent, sender, fake) = (&intent, &sender, &w.fake);
+    let send = |minutes: i64| async move {
+        fake.set_now(later(minutes));
+        sender.deliver(&Delivery { key: "d-1", intent, attempt: 1, at: later(minutes) }).await
+    };
+
+    // QuickBooks no longer takes the access token: one refresh, and the invoice goes out.
+    w.fake.expire_access_tokens();
+    assert_eq!(send(10).await, Attempted::Delivered);
+    assert_eq!((w.fake.count(Endpoint::Token), w.fake.count(Endpoint::Send)), (2, 2));
+    let sent = w.fake.requests().into_iter().rfind(|r| r.endpoint == Endpoint::Send).unwrap();
+    assert_eq!(sent.param("sendTo").as_deref(), Some("ap@example.com"));
+    assert!(sent.param("minorversion").is_some());
+    assert_eq!(w.fake.get(REALM, crate::fake_quickbooks::Kind::Invoice, &id).unwrap()["EmailStatus"], "EmailSent");
+
+    // The grant revoked: the delivery fails naming the command that fixes it; Intuit is asked once.
+    w.fake.revoke_all(REALM);
+    let Attempted::Permanent { detail, .. } = send(20).await else { panic!("a permanent failure") };
+    assert!(detail.contains("invoiceflow quickbooks connect acme"), "{detail}");
+    assert!(matches!(send(21).await, Attempted::Permanent { .. }));
+    assert_eq!((w.fake.count(Endpoint::Token), w.fake.count(Endpoint::Send)), (3, 3));
 }
