@@ -200,7 +200,7 @@ async fn run_until_stopped<S: Store + invoiceflow::store::QuickBooksStore + Clon
     let sender =
         InvoiceSender { watch: Watch { store, client: &client, keeper: &keeper, node: &node }, companies: &quickbooks };
     let sending = (!quickbooks.is_empty()).then_some(&sender as &dyn Connector);
-    let dispatching = dispatch_loop(env, store, routes, &running, &dispatcher, &outbox, sending, stopped.clone());
+    let dispatching = dispatch_loop(env, store, routes, &running, (&dispatcher, sending), &outbox, stopped.clone());
     let upkeep = maintain(store, stopped.clone());
     let watcher = Watcher {
         watch: Watch { store, client: &client, keeper: &keeper, node: &node },
@@ -345,9 +345,8 @@ async fn dispatch_loop<S: Store>(
     store: &S,
     routes: &Routes,
     running: &RunningClock,
-    dispatcher: &Dispatcher,
+    (dispatcher, quickbooks): (&Dispatcher, Option<&dyn Connector>),
     outbox: &Notify,
-    quickbooks: Option<&dyn Connector>,
     mut stopped: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let mut draw = jitter(u64::from(std::process::id()) ^ 0x9e37_79b9_7f4a_7c15);
