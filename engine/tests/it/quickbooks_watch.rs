@@ -268,3 +268,49 @@ async fn a_429_pauses_the_inbox_for_the_wait_it_says_and_a_duplicate_is_fetched_
     assert_eq!(drain_all(&watch, &w.companies, &later).await.unwrap().leased, 0);
     assert_eq!(fake.count(Endpoint::Query), 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_void_is_fetched_as_the_voided_invoice_and_a_delete_marks_the_record_deleted_without_a_fetch() {
+    use invoiceflow::quickbooks::inbox::drain_all;
+    let fake = FakeQuickBooks::start().await;
+    fake.set_now(at("2026-11-25T09:00:00Z"));
+    fake.add_company(REALM);
+    fake.put(REALM, Kind::Invoice, invoice("101", "1101", "900.00"));
+    fake.put(REALM, Kind::Invoice, invoice("102", "1102", "900.00"));
+    let w = Watched::new(&fake).await;
+    let watch = w.watch("node-a");
+    let item = |id: &str, operation: &str, when: &str| InboxItem {
+        realm_id: REALM.into(),
+        entity: "Invoice".into(),
+        entity_id: id.into(),
+        operation: operation.into(),
+        last_updated: Some(at(when)),
+    };
+    let t0 = w.clock("2026-11-25T09:01:00Z");
+    let created = [item("101", "Create", "2026-11-25T09:00:00Z"), item("102", "Create", "2026-11-25T09:00:00Z")];
+    w.store.enqueue(&created, t0.now.instant()).await.unwrap();
+    assert_eq!(drain_all(&watch, &w.companies, &t0).await.unwrap().applied.imported, 2);
+    assert_eq!(w.status_of("101").await, "awaiting_send");
+
+    fake.set_now(at("2026-11-25T09:10:00Z"));
+    fake.void_invoice(REALM, "101");
+    fake.delete(REALM, Kind::Invoice, "102");
+    let later = w.clock("2026-11-25T09:11:00Z");
+    let gone = [item("101", "Void", "2026-11-25T09:10:00Z"), item("102", "Delete", "2026-11-25T09:10:00Z")];
+    w.store.enqueue(&gone, later.now.instant()).await.unwrap();
+    let round = drain_all(&watch, &w.companies, &later).await.unwrap();
+    assert_eq!((round.leased, round.done, round.applied.updated), (2, 2, 2), "{round:?}");
+    // Both leave the receivables as `voided`; the deleted one is kept, marked deleted.
+    let stored = w.store.invoices(&InvoiceQuery { limit: 10, ..Default::default() }).await.unwrap();
+    let lifecycles: Vec<(String, String, invoiceflow_rules::Lifecycle)> = stored
+        .into_iter()
+        .map(|s| match s.record {
+            invoiceflow_rules::Record::Invoice(i) => (i.key.id.as_str().to_owned(), s.status, i.lifecycle),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    use invoiceflow_rules::Lifecycle::{Deleted, Voided};
+    assert_eq!(lifecycles, [("101".into(), "voided".into(), Voided), ("102".into(), "voided".into(), Deleted)]);
+    let query = fake.requests().into_iter().rfind(|r| r.endpoint == Endpoint::Query).unwrap();
+    assert!(!query.param("query").unwrap().contains("'102'"), "a deleted entity is not fetched");
+}
