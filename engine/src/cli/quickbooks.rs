@@ -155,6 +155,9 @@ async fn status<S: Store + QuickBooksStore>(args: &StatusArgs, env: &Env, store:
         let when =
             |t: Option<DateTime<Utc>>| t.map_or("never".to_owned(), |t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string());
         out!("{company} (realm {}): {state}", api.realm_id);
+        if api.oauth.is_some() && !matches!(c.map(|c| c.state), Some(ConnectionState::Connected)) {
+            out!("  run `invoiceflow quickbooks connect {company}` to connect it");
+        }
         out!(
             "  last sync {}; last webhook {}",
             when(c.and_then(|c| c.last_sync_at)),

@@ -2,7 +2,7 @@
 //! QuickBooks server: a signed webhook → the entity fetched → its status change recorded → a
 //! change rule → a Slack post at a local HTTP receiver.
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -51,20 +51,10 @@ async fn wait_for_post(slack: &Receiver, text: &str, within: Duration) {
 /// `invoiceflow run` in `dir` (its `invoiceflow.toml`) at 12:00 on 2026-11-25, planning every
 /// 10 minutes, with the webhook verifier and `env` in its environment.
 fn run(dir: &std::path::Path, env: &[(&str, &str)]) -> Engine {
-    let child = Command::new(BIN)
-        .args(["--config", "invoiceflow.toml", "--now", "2026-11-25T12:00:00Z", "run"])
-        .args(["--listen", "127.0.0.1:0", "--plan-every", "600"])
-        .current_dir(dir)
-        .env_remove("INVOICEFLOW_CONFIG")
-        .env_remove("INVOICEFLOW_DATABASE_URL")
+    let child = Engine::command(dir, "invoiceflow.toml", 600)
         .envs(env.iter().copied())
         .env("QBO_VERIFIER", VERIFIER)
         .env("INVOICEFLOW_API_TOKEN", "unused-here")
-        .env("INVOICEFLOW_LOG", "invoiceflow=info")
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     Engine::start(child).listening()

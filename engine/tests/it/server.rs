@@ -3,7 +3,7 @@
 //! process — records posted and acted on at once, the rules directory edited while it runs.
 
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -451,18 +451,8 @@ impl Sandbox {
 
     /// Starts `invoiceflow run` listening on a free port, planning every `plan_every` seconds.
     fn run(&self, plan_every: u64) -> Engine {
-        let child = Command::new(BIN)
-            .args(["--config", self.config().to_str().unwrap(), "--now", "2026-11-25T12:00:00Z", "run"])
-            .args(["--listen", "127.0.0.1:0", "--plan-every", &plan_every.to_string()])
-            .current_dir(self.dir.path())
-            .env_remove("INVOICEFLOW_CONFIG")
-            .env_remove("INVOICEFLOW_DATABASE_URL")
+        let child = Engine::command(self.dir.path(), self.config().to_str().unwrap(), plan_every)
             .env("INVOICEFLOW_API_TOKEN", TOKEN)
-            .env("INVOICEFLOW_LOG", "invoiceflow=info")
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
             .spawn()
             .unwrap();
         Engine::start(child).listening()

@@ -46,6 +46,25 @@ pub struct Engine {
 }
 
 impl Engine {
+    /// `invoiceflow run` in `dir` with `config`, at 12:00 UTC on 2026-11-25, planning every
+    /// `plan_every` seconds, its API on a free port of 127.0.0.1, logging at info, both streams
+    /// piped: add what the test needs, then [`Engine::start`] it.
+    pub fn command(dir: &std::path::Path, config: &str, plan_every: u64) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_invoiceflow"));
+        command
+            .args(["--config", config, "--now", "2026-11-25T12:00:00Z", "run"])
+            .args(["--listen", "127.0.0.1:0", "--plan-every", &plan_every.to_string()])
+            .current_dir(dir)
+            .env_remove("INVOICEFLOW_CONFIG")
+            .env_remove("INVOICEFLOW_DATABASE_URL")
+            .env("INVOICEFLOW_LOG", "invoiceflow=info")
+            .env("NO_COLOR", "1")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        command
+    }
+
     /// Collects the output of `child`, started with both streams piped.
     pub fn start(mut child: Child) -> Self {
         let collect = |stream: Box<dyn std::io::Read + Send>| {
