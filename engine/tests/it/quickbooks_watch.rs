@@ -314,3 +314,32 @@ async fn a_void_is_fetched_as_the_voided_invoice_and_a_delete_marks_the_record_d
     let query = fake.requests().into_iter().rfind(|r| r.endpoint == Endpoint::Query).unwrap();
     assert!(!query.param("query").unwrap().contains("'102'"), "a deleted entity is not fetched");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cdc_answer_cut_at_a_thousand_is_read_again_by_halved_windows_and_nothing_is_missed() {
+    use invoiceflow::quickbooks::sync::sweep;
+    let fake = FakeQuickBooks::start().await;
+    fake.add_company(REALM);
+    // 2,400 invoices changed over four hours, 10 a minute, one same-second burst of 1,000 among them.
+    for n in 0..2400u32 {
+        let minute = if (1000..2000).contains(&n) { 120 } else { n / 10 };
+        fake.set_now(at("2026-11-25T05:00:00Z") + chrono::Duration::minutes(i64::from(minute)));
+        fake.put(REALM, Kind::Invoice, invoice(&format!("{}", 10_000 + n), &format!("{}", 20_000 + n), "900.00"));
+    }
+    fake.set_now(at("2026-11-25T09:00:00Z"));
+    let w = Watched::new(&fake).await;
+    let swept = sweep(
+        &w.watch("node-a"),
+        w.companies.by_name(&"acme".parse().unwrap()).unwrap(),
+        &w.clock("2026-11-25T09:01:00Z"),
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(swept.received[0], (invoiceflow_connectors::quickbooks::api::Entity::Invoice, 2400));
+    assert_eq!(swept.applied.imported, 2400);
+    assert!(swept.split_queries >= 3, "{swept:?}");
+    assert_eq!(fake.count(Endpoint::Cdc), 1);
+    let stored = w.store.invoices(&InvoiceQuery { limit: 5000, ..Default::default() }).await.unwrap();
+    assert_eq!(stored.len(), 2400);
+}
