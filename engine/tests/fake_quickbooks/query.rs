@@ -60,6 +60,14 @@ pub(crate) struct Order {
 }
 
 impl Statement {
+    /// The ids an `Id in (…)` (or `Id = …`) condition allows, when the statement has one.
+    pub fn ids(&self) -> Option<&[String]> {
+        self.conditions.iter().find_map(|c| match c {
+            Condition::IdIn(ids) => Some(ids.as_slice()),
+            Condition::Updated(..) => None,
+        })
+    }
+
     /// Whether an entity with this id and last update satisfies every condition.
     pub fn matches(&self, id: &str, updated: DateTime<Utc>) -> bool {
         self.conditions.iter().all(|c| match c {
