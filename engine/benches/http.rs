@@ -10,6 +10,8 @@
 
 mod common;
 
+use common::{ms, percentile};
+
 use std::collections::HashMap;
 use std::io::BufRead as _;
 use std::process::{Command, Stdio};
@@ -203,15 +205,4 @@ fn invoice(n: usize, balance: &str, updated_at: &str) -> String {
         r#"{{"type":"invoice","id":"b{n}","account":"acme","number":"{n}","customer":"Customer {}","amount":"1250.00","balance":"{balance}","currency":"USD","txn_date":"2026-11-01","due_date":"2026-12-01","email_status":"EmailSent","updated_at":"{updated_at}"}}"#,
         n % 500
     )
-}
-
-fn percentile(sorted: &[Duration], p: usize) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    sorted[((sorted.len() * p).div_ceil(100)).saturating_sub(1).min(sorted.len() - 1)]
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
 }

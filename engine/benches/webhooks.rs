@@ -22,6 +22,8 @@
 //! keep up).
 
 mod common;
+
+use common::{ms, percentile};
 // The fake's unit-test modules compile here without their `#[test]` functions (no test harness).
 #[allow(unused_imports, reason = "the fake's test modules, whose tests do not run in a benchmark")]
 #[path = "../tests/fake_quickbooks/mod.rs"]
@@ -413,15 +415,4 @@ fn cpu_seconds(path: &str) -> f64 {
     let fields: Vec<&str> = stat.rsplit_once(')').map_or("", |(_, rest)| rest).split_whitespace().collect();
     let ticks: f64 = fields.get(11..13).map_or(0.0, |f| f.iter().filter_map(|t| t.parse::<f64>().ok()).sum());
     ticks / 100.0
-}
-
-fn percentile(sorted: &[Duration], p: usize) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    sorted[((sorted.len() * p).div_ceil(100)).saturating_sub(1).min(sorted.len() - 1)]
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
 }

@@ -26,8 +26,7 @@ use crate::{Attempted, Attempting, Connector, Delivery};
 /// A connected QuickBooks company, as the connector needs it.
 #[derive(Debug, Clone)]
 pub struct Company {
-    realm_id: String,
-    base: reqwest::Url,
+    api: api::CompanyApi,
     access_token: SecretString,
 }
 
@@ -39,7 +38,7 @@ impl Company {
     /// # Errors
     /// [`HttpError`] for a base that is not an http(s) URL.
     pub fn new(realm_id: &str, base: &str, access_token: SecretString) -> Result<Self, HttpError> {
-        Ok(Self { realm_id: realm_id.to_owned(), base: http::target(base, true)?, access_token })
+        Ok(Self { api: api::CompanyApi::new(realm_id, base, limits::Limiter::default())?, access_token })
     }
 }
 
@@ -77,20 +76,15 @@ impl Connector for QuickBooks {
                     disable_destination: false,
                 };
             };
-            let url = send_invoice_url(&company.base, &company.realm_id, invoice.id.as_str(), to.as_deref());
-            let request = client
-                .post(url)
-                .bearer_auth(company.access_token.expose())
-                .header(reqwest::header::ACCEPT, "application/json")
-                .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
-                // The idempotency key, for QuickBooks' request log and for test servers.
-                .header("Request-Id", d.key);
-            match request.send().await {
-                Ok(response) => {
-                    let (status, retry_after, body) = http::answer(response).await;
-                    classify(status, &body, retry_after.as_deref())
-                }
-                Err(e) => http::unanswered(&e),
+            let sent = company
+                .api
+                .send_invoice(client, &company.access_token, invoice.id.as_str(), to.as_deref(), d.key)
+                .await;
+            match sent {
+                Ok(attempted) => attempted,
+                // A fixed token is not refreshed: tried again, in case QuickBooks only stumbled.
+                Err(api::ApiError::Unauthorized) => classify(401, "", None),
+                Err(e) => Attempted::Transient { retry_after: None, detail: e.to_string() },
             }
         })
     }

@@ -138,3 +138,16 @@ pub fn run(args: &[&str], out: Out) -> Result<Run, String> {
     }
     Ok(Run { seconds, peak_kib: peak, stdout: String::from_utf8_lossy(&kept).trim().to_owned(), lines })
 }
+
+/// The `p`-th percentile (nearest rank) of `sorted`; zero when empty.
+pub fn percentile(sorted: &[Duration], p: usize) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    sorted[((sorted.len() * p).div_ceil(100)).saturating_sub(1).min(sorted.len() - 1)]
+}
+
+/// `d` in milliseconds.
+pub fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}

@@ -89,6 +89,10 @@ impl<S: Store + QuickBooksStore> Watcher<'_, S> {
     /// (`alerted`: those this node raised; the outbox keeps each alert once across nodes).
     async fn alert_disconnected(&self, alerted: &mut HashSet<(AccountName, i64)>) -> Result<(), StoreError> {
         let Some(route) = self.alerts else { return Ok(()) };
+        if self.companies.iter().all(|c| c.fixed_token.is_some()) {
+            // Fixed tokens are never refreshed: nothing can be disconnected.
+            return Ok(());
+        }
         let store = self.watch.store;
         for c in store.connections().await? {
             let watched = self.companies.by_name(&c.company).is_some_and(|w| w.fixed_token.is_none());
